@@ -1,0 +1,35 @@
+"""Overrides that make tests fast and deterministic. Tests run on PostgreSQL and Redis, the real services."""
+
+from config.env import env
+from config.settings.base import *  # noqa: F403
+from config.settings.base import BASE_DIR
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789"  # noqa: S105
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+
+DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/mt5guard")}
+DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_mt5guard")}
+
+# A dedicated Redis database for tests so a running development stack is never disturbed.
+TEST_REDIS_URL = env("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
+REDIS_URL = TEST_REDIS_URL
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TEST_REDIS_URL, "KEY_PREFIX": "test"}}
+CHANNEL_LAYERS = {
+    "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [TEST_REDIS_URL], "prefix": "test:asgi"}}
+}
+CELERY_BROKER_URL = TEST_REDIS_URL
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# A fixed key for tests (generated with Fernet.generate_key(); protects nothing real).
+MT5_CREDENTIALS_KEYS = ["kXq2d6o3b4JQm3Zq3v6Rr0Yc1rS9a3pJb8f5n2H7w0E="]
+MT5_CREDENTIALS_DEV_KEY_FILE = BASE_DIR / "var" / "unused-in-tests.key"
+MT5_BRIDGE_SECRET = "test-bridge-secret"  # noqa: S105

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    verbose_name = "Core"
+
+    def ready(self) -> None:
+        # Fail at start-up, not at the first save, when the credentials key is missing or malformed.
+        from core.crypto import credentials_cipher
+
+        credentials_cipher()
