@@ -1,0 +1,86 @@
+"""Admin for users, trading accounts and snapshots.
+
+Credentials are write-only: the form has a password input that is never pre-filled, and the stored ciphertext is
+never shown. Support users have view permissions only, so they get a read-only page without the credentials field.
+"""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.http import HttpRequest
+
+from accounts.models import AccountSnapshot, TradingAccount, User
+from core.crypto import encrypt_secret
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ("username", "email", "role", "is_staff", "is_active")
+    list_filter = ("groups", "is_staff", "is_active")
+
+    @admin.display(description="Role")
+    def role(self, obj: User) -> str:
+        return obj.role or "-"
+
+
+class TradingAccountForm(forms.ModelForm):
+    new_password = forms.CharField(
+        label="MT5 password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only. Leave empty to keep the stored password. Stored encrypted; never shown again.",
+    )
+
+    class Meta:
+        model = TradingAccount
+        fields = ("owner", "login", "server", "broker_company", "label", "backend", "connection", "status")
+
+    def save(self, commit: bool = True) -> TradingAccount:
+        account = super().save(commit=False)
+        if self.cleaned_data.get("new_password"):
+            account.password_encrypted = encrypt_secret(self.cleaned_data["new_password"])
+        if commit:
+            account.save()
+        return account
+
+
+@admin.register(TradingAccount)
+class TradingAccountAdmin(admin.ModelAdmin):
+    form = TradingAccountForm
+    list_display = ("login", "server", "label", "owner", "backend", "status", "equity", "snapshot_fresh", "password_set")
+    list_filter = ("status", "backend", "server")
+    search_fields = ("login", "server", "label", "owner__username")
+    list_select_related = ("owner", "latest_snapshot")
+    readonly_fields = ("password_set", "latest_snapshot", "created_at", "updated_at")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = ["owner", "login", "server", "broker_company", "label", "backend", "connection", "status"]
+        if self.has_change_permission(request, obj) or (obj is None and self.has_add_permission(request)):
+            fields.append("new_password")
+        return [*fields, "password_set", "latest_snapshot", "created_at", "updated_at"]
+
+    @admin.display(boolean=True, description="Password set")
+    def password_set(self, obj: TradingAccount) -> bool:
+        return obj.has_password
+
+    @admin.display(description="Equity")
+    def equity(self, obj: TradingAccount) -> str:
+        snap = obj.latest_snapshot
+        return f"{snap.equity} {snap.currency}" if snap else "-"
+
+    @admin.display(boolean=True, description="Fresh")
+    def snapshot_fresh(self, obj: TradingAccount) -> bool:
+        return obj.is_snapshot_fresh
+
+
+@admin.register(AccountSnapshot)
+class AccountSnapshotAdmin(admin.ModelAdmin):
+    list_display = ("account", "taken_at", "balance", "equity", "margin", "margin_free", "margin_level", "currency", "source")
+    list_filter = ("source", "currency", "account__server")
+    search_fields = ("account__login",)
+    date_hierarchy = "taken_at"
+    list_select_related = ("account",)
+    raw_id_fields = ("account",)

@@ -1,0 +1,167 @@
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone as dj_timezone
+
+from core.models import BaseModel
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    SUPPORT = "support", "Support"
+    TRADER = "trader", "Trader"
+
+
+class User(AbstractUser):
+    """Roles are auth groups (owner, support, trader) so their permissions are data, editable by the owner."""
+
+    @property
+    def role(self) -> str | None:
+        names = {g.name for g in self.groups.all()}
+        for role in (Role.OWNER, Role.SUPPORT, Role.TRADER):
+            if role.value in names:
+                return role.value
+        return None
+
+    @property
+    def is_owner(self) -> bool:
+        return self.is_superuser or self.groups.filter(name=Role.OWNER).exists()
+
+    @property
+    def is_support(self) -> bool:
+        return self.groups.filter(name=Role.SUPPORT).exists()
+
+    @property
+    def is_operator(self) -> bool:
+        """Owners and support staff see every account; traders only their own."""
+        return self.is_superuser or self.groups.filter(name__in=[Role.OWNER, Role.SUPPORT]).exists()
+
+
+class GatewayBackend(models.TextChoices):
+    SIMULATED = "simulated", "Simulated terminal"
+    NATIVE = "native", "Official MetaTrader5 module"
+    BRIDGE = "bridge", "Bridge server"
+
+
+class AccountStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+
+
+def _validate_connection(value: object) -> None:
+    allowed = {"bridge_url", "path", "portable", "timeout_ms", "server_utc_offset_seconds"}
+    if not isinstance(value, dict):
+        raise ValidationError("Connection settings must be an object.")
+    unknown = set(value) - allowed
+    if unknown:
+        raise ValidationError(f"Unknown connection settings: {', '.join(sorted(unknown))}. Allowed: {', '.join(sorted(allowed))}.")
+    for key in ("timeout_ms", "server_utc_offset_seconds"):
+        if key in value and (not isinstance(value[key], int) or isinstance(value[key], bool)):
+            raise ValidationError(f"{key} must be a whole number.")
+    if "timeout_ms" in value and value["timeout_ms"] <= 0:
+        raise ValidationError("timeout_ms must be positive.")
+    if "portable" in value and not isinstance(value["portable"], bool):
+        raise ValidationError("portable must be true or false.")
+    for key in ("bridge_url", "path"):
+        if key in value and not isinstance(value[key], str):
+            raise ValidationError(f"{key} must be text.")
+
+
+class TradingAccount(BaseModel):
+    """A trader's MT5 account and how to reach its terminal. The password is stored encrypted (core.crypto)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trading_accounts")
+    login = models.PositiveBigIntegerField(validators=[MinValueValidator(1)], help_text="MT5 account number.")
+    server = models.CharField(max_length=128, help_text="Trade server name, e.g. 'Broker-Demo'.")
+    broker_company = models.CharField(max_length=128, blank=True)
+    label = models.CharField(max_length=128, blank=True)
+    backend = models.CharField(max_length=16, choices=GatewayBackend.choices, default=GatewayBackend.SIMULATED)
+    connection = models.JSONField(
+        default=dict, blank=True, validators=[_validate_connection],
+        help_text="bridge_url, path, portable, timeout_ms, server_utc_offset_seconds (all optional).",
+    )
+    password_encrypted = models.TextField(blank=True, editable=False)
+    status = models.CharField(max_length=8, choices=AccountStatus.choices, default=AccountStatus.ACTIVE, db_index=True)
+    latest_snapshot = models.ForeignKey(
+        "accounts.AccountSnapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+
+    class Meta:
+        ordering = ["server", "login"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["login", "server"], name="uniq_account_login_server",
+                violation_error_message="An account with this login already exists on this server.",
+            ),
+            models.CheckConstraint(condition=Q(login__gte=1), name="account_login_positive"),
+            models.CheckConstraint(condition=~Q(server=""), name="account_server_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.login}@{self.server}"
+
+    def clean(self) -> None:
+        self.server = (self.server or "").strip()
+        if not self.server:
+            raise ValidationError({"server": "The trade server name is required."})
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_encrypted)
+
+    @property
+    def is_snapshot_fresh(self) -> bool:
+        snap = self.latest_snapshot
+        return snap is not None and snap.age_seconds <= settings.ACCOUNT_SNAPSHOT_STALE_SECONDS
+
+
+class SnapshotSource(models.TextChoices):
+    TERMINAL = "terminal", "Terminal sync"
+    EA_PUSH = "ea_push", "EA push"
+    SCENARIO = "scenario", "Scenario runner"
+
+
+_MONEY = {"max_digits": 20, "decimal_places": 2}
+
+
+class AccountSnapshot(models.Model):
+    """One reading of AccountInfo. `taken_at` is our UTC clock; `server_time` is the same instant as the broker
+    reports it, with its UTC offset kept beside it so the broker's wall clock (trading day) can be rebuilt."""
+
+    account = models.ForeignKey(TradingAccount, on_delete=models.CASCADE, related_name="snapshots")
+    balance = models.DecimalField(**_MONEY)
+    credit = models.DecimalField(**_MONEY, default=Decimal("0"))
+    profit = models.DecimalField(**_MONEY, default=Decimal("0"))
+    equity = models.DecimalField(**_MONEY)
+    margin = models.DecimalField(**_MONEY, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))])
+    margin_free = models.DecimalField(**_MONEY)
+    margin_level = models.DecimalField(max_digits=20, decimal_places=4, default=Decimal("0"))
+    leverage = models.PositiveIntegerField(default=100)
+    currency = models.CharField(max_length=8)
+    taken_at = models.DateTimeField(db_index=True)
+    server_time = models.DateTimeField()
+    server_utc_offset_seconds = models.IntegerField(default=0)
+    source = models.CharField(max_length=16, choices=SnapshotSource.choices, default=SnapshotSource.TERMINAL)
+
+    class Meta:
+        ordering = ["-taken_at"]
+        get_latest_by = "taken_at"
+        indexes = [models.Index(fields=["account", "-taken_at"], name="snapshot_account_recent")]
+        constraints = [models.CheckConstraint(condition=Q(margin__gte=0), name="snapshot_margin_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.account} equity {self.equity} {self.currency} at {self.taken_at:%Y-%m-%d %H:%M:%S}Z"
+
+    @property
+    def server_wall_time(self) -> datetime:
+        return self.server_time.astimezone(timezone(timedelta(seconds=self.server_utc_offset_seconds)))
+
+    @property
+    def age_seconds(self) -> float:
+        return (dj_timezone.now() - self.taken_at).total_seconds()

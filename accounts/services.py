@@ -1,0 +1,85 @@
+"""Writes for users, trading accounts and snapshots."""
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import AccountSnapshot, GatewayBackend, Role, SnapshotSource, TradingAccount, User
+from core.crypto import encrypt_secret
+from integrations.mt5.types import AccountState
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def user_create(*, username: str, password: str, role: Role | str, email: str = "") -> User:
+    role = Role(role)
+    user = User(username=username, email=email, is_staff=role in (Role.OWNER, Role.SUPPORT))
+    user.set_password(password)
+    user.full_clean()
+    user.save()
+    user.groups.add(Group.objects.get(name=role.value))
+    return user
+
+
+@transaction.atomic
+def trading_account_create(
+    *,
+    owner: User,
+    login: int,
+    server: str,
+    password: str = "",
+    backend: str = GatewayBackend.SIMULATED,
+    connection: dict[str, Any] | None = None,
+    broker_company: str = "",
+    label: str = "",
+) -> TradingAccount:
+    account = TradingAccount(
+        owner=owner, login=login, server=server, backend=backend, connection=connection or {},
+        broker_company=broker_company, label=label,
+    )
+    if password:
+        account.password_encrypted = encrypt_secret(password)
+    account.full_clean()
+    account.save()
+    logger.info("trading account %s created for user %s", account, owner.pk)
+    return account
+
+
+def trading_account_set_password(*, account: TradingAccount, password: str) -> TradingAccount:
+    account.password_encrypted = encrypt_secret(password) if password else ""
+    account.save(update_fields=["password_encrypted", "updated_at"])
+    logger.info("credentials of trading account %s replaced", account)
+    return account
+
+
+def account_snapshot_record(
+    *, account: TradingAccount, state: AccountState, source: str = SnapshotSource.TERMINAL, taken_at: datetime | None = None
+) -> AccountSnapshot:
+    """Store one AccountInfo reading and make it the account's latest (two queries; the sync runs this every 10 s)."""
+    offset = state.server_time.utcoffset()
+    snapshot = AccountSnapshot(
+        account=account,
+        balance=state.balance,
+        credit=state.credit,
+        profit=state.profit,
+        equity=state.equity,
+        margin=state.margin,
+        margin_free=state.margin_free,
+        margin_level=state.margin_level,
+        leverage=state.leverage,
+        currency=state.currency,
+        taken_at=taken_at or timezone.now(),
+        server_time=state.server_time,
+        server_utc_offset_seconds=int(offset.total_seconds()) if offset else 0,
+        source=source,
+    )
+    snapshot.full_clean(exclude=["account"])
+    snapshot.save()
+    account.latest_snapshot = snapshot
+    TradingAccount.objects.filter(pk=account.pk).update(latest_snapshot=snapshot)
+    return snapshot

@@ -1,0 +1,32 @@
+"""Shared fixtures: users per role, API clients."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import Role, User
+from accounts.services import user_create
+
+
+@pytest.fixture
+def owner(db) -> User:
+    return user_create(username="owner", password="owner-pass-123", role=Role.OWNER)
+
+
+@pytest.fixture
+def support(db) -> User:
+    return user_create(username="support", password="support-pass-123", role=Role.SUPPORT)
+
+
+@pytest.fixture
+def trader(db) -> User:
+    return user_create(username="trader", password="trader-pass-123", role=Role.TRADER)
+
+
+@pytest.fixture
+def other_trader(db) -> User:
+    return user_create(username="trader2", password="trader2-pass-123", role=Role.TRADER)
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
