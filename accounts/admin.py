@@ -50,7 +50,17 @@ class TradingAccountForm(forms.ModelForm):
 @admin.register(TradingAccount)
 class TradingAccountAdmin(admin.ModelAdmin):
     form = TradingAccountForm
-    list_display = ("login", "server", "label", "owner", "backend", "status", "equity", "snapshot_fresh", "password_set")
+    list_display = (
+        "login",
+        "server",
+        "label",
+        "owner",
+        "backend",
+        "status",
+        "equity",
+        "snapshot_fresh",
+        "password_set",
+    )
     list_filter = ("status", "backend", "server")
     search_fields = ("login", "server", "label", "owner__username")
     list_select_related = ("owner", "latest_snapshot")
@@ -78,7 +88,17 @@ class TradingAccountAdmin(admin.ModelAdmin):
 
 @admin.register(AccountSnapshot)
 class AccountSnapshotAdmin(admin.ModelAdmin):
-    list_display = ("account", "taken_at", "balance", "equity", "margin", "margin_free", "margin_level", "currency", "source")
+    list_display = (
+        "account",
+        "taken_at",
+        "balance",
+        "equity",
+        "margin",
+        "margin_free",
+        "margin_level",
+        "currency",
+        "source",
+    )
     list_filter = ("source", "currency", "account__server")
     search_fields = ("account__login",)
     date_hierarchy = "taken_at"

@@ -60,7 +60,9 @@ def _validate_connection(value: object) -> None:
         raise ValidationError("Connection settings must be an object.")
     unknown = set(value) - allowed
     if unknown:
-        raise ValidationError(f"Unknown connection settings: {', '.join(sorted(unknown))}. Allowed: {', '.join(sorted(allowed))}.")
+        raise ValidationError(
+            f"Unknown connection settings: {', '.join(sorted(unknown))}. Allowed: {', '.join(sorted(allowed))}."
+        )
     for key in ("timeout_ms", "server_utc_offset_seconds"):
         if key in value and (not isinstance(value[key], int) or isinstance(value[key], bool)):
             raise ValidationError(f"{key} must be a whole number.")
@@ -76,27 +78,41 @@ def _validate_connection(value: object) -> None:
 class TradingAccount(BaseModel):
     """A trader's MT5 account and how to reach its terminal. The password is stored encrypted (core.crypto)."""
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trading_accounts")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trading_accounts"
+    )
     login = models.PositiveBigIntegerField(validators=[MinValueValidator(1)], help_text="MT5 account number.")
     server = models.CharField(max_length=128, help_text="Trade server name, e.g. 'Broker-Demo'.")
     broker_company = models.CharField(max_length=128, blank=True)
     label = models.CharField(max_length=128, blank=True)
-    backend = models.CharField(max_length=16, choices=GatewayBackend.choices, default=GatewayBackend.SIMULATED)
+    backend = models.CharField(
+        max_length=16, choices=GatewayBackend.choices, default=GatewayBackend.SIMULATED
+    )
     connection = models.JSONField(
-        default=dict, blank=True, validators=[_validate_connection],
+        default=dict,
+        blank=True,
+        validators=[_validate_connection],
         help_text="bridge_url, path, portable, timeout_ms, server_utc_offset_seconds (all optional).",
     )
     password_encrypted = models.TextField(blank=True, editable=False)
-    status = models.CharField(max_length=8, choices=AccountStatus.choices, default=AccountStatus.ACTIVE, db_index=True)
+    status = models.CharField(
+        max_length=8, choices=AccountStatus.choices, default=AccountStatus.ACTIVE, db_index=True
+    )
     latest_snapshot = models.ForeignKey(
-        "accounts.AccountSnapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        "accounts.AccountSnapshot",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
     )
 
     class Meta:
         ordering = ["server", "login"]
         constraints = [
             models.UniqueConstraint(
-                fields=["login", "server"], name="uniq_account_login_server",
+                fields=["login", "server"],
+                name="uniq_account_login_server",
                 violation_error_message="An account with this login already exists on this server.",
             ),
             models.CheckConstraint(condition=Q(login__gte=1), name="account_login_positive"),
@@ -153,7 +169,9 @@ class AccountSnapshot(models.Model):
         ordering = ["-taken_at"]
         get_latest_by = "taken_at"
         indexes = [models.Index(fields=["account", "-taken_at"], name="snapshot_account_recent")]
-        constraints = [models.CheckConstraint(condition=Q(margin__gte=0), name="snapshot_margin_not_negative")]
+        constraints = [
+            models.CheckConstraint(condition=Q(margin__gte=0), name="snapshot_margin_not_negative")
+        ]
 
     def __str__(self) -> str:
         return f"{self.account} equity {self.equity} {self.currency} at {self.taken_at:%Y-%m-%d %H:%M:%S}Z"

@@ -39,8 +39,13 @@ def trading_account_create(
     label: str = "",
 ) -> TradingAccount:
     account = TradingAccount(
-        owner=owner, login=login, server=server, backend=backend, connection=connection or {},
-        broker_company=broker_company, label=label,
+        owner=owner,
+        login=login,
+        server=server,
+        backend=backend,
+        connection=connection or {},
+        broker_company=broker_company,
+        label=label,
     )
     if password:
         account.password_encrypted = encrypt_secret(password)
@@ -58,7 +63,11 @@ def trading_account_set_password(*, account: TradingAccount, password: str) -> T
 
 
 def account_snapshot_record(
-    *, account: TradingAccount, state: AccountState, source: str = SnapshotSource.TERMINAL, taken_at: datetime | None = None
+    *,
+    account: TradingAccount,
+    state: AccountState,
+    source: str = SnapshotSource.TERMINAL,
+    taken_at: datetime | None = None,
 ) -> AccountSnapshot:
     """Store one AccountInfo reading and make it the account's latest (two queries; the sync runs this every 10 s)."""
     offset = state.server_time.utcoffset()

@@ -30,7 +30,11 @@ class LiveUpdatesConsumer(AsyncJsonWebsocketConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Every high-level event (`sync.completed`, `alert.created`, ...) is forwarded as it is: ids and values only.
-        if "event" in message and message["type"] not in {"websocket.connect", "websocket.receive", "websocket.disconnect"}:
+        if "event" in message and message["type"] not in {
+            "websocket.connect",
+            "websocket.receive",
+            "websocket.disconnect",
+        }:
             await self.send_json({k: v for k, v in message.items() if k != "type"})
             return
         await super().dispatch(message)

@@ -21,7 +21,9 @@ def broadcast(group: str, event: str, **payload: Any) -> None:
         if layer is None:
             return
         try:
-            async_to_sync(layer.group_send)(group, {"type": event.replace(".", "_"), "event": event, **payload})
+            async_to_sync(layer.group_send)(
+                group, {"type": event.replace(".", "_"), "event": event, **payload}
+            )
         except Exception:
             logger.exception("live update %s to %s was not delivered", event, group)
 

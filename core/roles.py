@@ -29,5 +29,7 @@ def grant_role_permissions(apps: Any, grants: dict[str, list[str]]) -> None:
             )
 
 
-def model_permissions(app_label: str, model: str, actions: tuple[str, ...] = ("add", "change", "delete", "view")) -> list[str]:
+def model_permissions(
+    app_label: str, model: str, actions: tuple[str, ...] = ("add", "change", "delete", "view")
+) -> list[str]:
     return [f"{app_label}.{action}_{model}" for action in actions]
