@@ -11,15 +11,27 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _settings(env: dict[str, str], expr: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "MT5_"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "MT5_"))
+    }
     code = f"import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings.base'; django.setup(); from django.conf import settings as s; print({expr})"
     return subprocess.run(  # noqa: S603
-        [sys.executable, "-c", code], env={**clean, **env}, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", code],
+        env={**clean, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
 def test_development_defaults_need_no_setup():
-    out = _settings({}, "s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.CELERY_BEAT_SCHEDULER")
+    out = _settings(
+        {}, "s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.CELERY_BEAT_SCHEDULER"
+    )
     assert out.returncode == 0, out.stderr
     assert "True" in out.stdout
     assert "sqlite3" in out.stdout
@@ -28,7 +40,9 @@ def test_development_defaults_need_no_setup():
 
 
 def test_database_url_selects_postgresql():
-    out = _settings({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/x"}, "s.DATABASES['default']['ENGINE']")
+    out = _settings(
+        {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/x"}, "s.DATABASES['default']['ENGINE']"
+    )
     assert "postgresql" in out.stdout, out.stderr
 
 
@@ -62,10 +76,14 @@ def test_production_settings_pass_the_deploy_check(key):
         "DJANGO_ALLOWED_HOSTS": "ops.example.com",
     }
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "MT5_"))}
-    out = subprocess.run(  # noqa: S603
+    out = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         env={**clean, **env, "DJANGO_SETTINGS_MODULE": "config.settings.base"},
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "no issues" in out.stdout
