@@ -27,8 +27,15 @@ def test_owner_can_add_an_account_with_a_write_only_password(client, owner, trad
     resp = _client(client, owner).post(
         reverse("admin:accounts_tradingaccount_add"),
         {
-            "owner": trader.pk, "login": "900100", "server": "Broker-Live", "broker_company": "", "label": "",
-            "backend": "simulated", "connection": "{}", "status": "active", "new_password": SECRET,
+            "owner": trader.pk,
+            "login": "900100",
+            "server": "Broker-Live",
+            "broker_company": "",
+            "label": "",
+            "backend": "simulated",
+            "connection": "{}",
+            "status": "active",
+            "new_password": SECRET,
         },
     )
     assert resp.status_code == 302, resp.content
@@ -51,8 +58,15 @@ def test_owner_leaving_the_password_empty_keeps_the_stored_one(client, owner, ac
     resp = _client(client, owner).post(
         reverse("admin:accounts_tradingaccount_change", args=[account.pk]),
         {
-            "owner": trader.pk, "login": "31337", "server": "Broker-Demo", "broker_company": "", "label": "renamed",
-            "backend": "simulated", "connection": "{}", "status": "paused", "new_password": "",
+            "owner": trader.pk,
+            "login": "31337",
+            "server": "Broker-Demo",
+            "broker_company": "",
+            "label": "renamed",
+            "backend": "simulated",
+            "connection": "{}",
+            "status": "paused",
+            "new_password": "",
         },
     )
     assert resp.status_code == 302
@@ -65,8 +79,13 @@ def test_admin_refuses_a_duplicate_login_and_server_with_a_message(client, owner
     resp = _client(client, owner).post(
         reverse("admin:accounts_tradingaccount_add"),
         {
-            "owner": trader.pk, "login": "31337", "server": "Broker-Demo", "backend": "simulated",
-            "connection": "{}", "status": "active", "new_password": "x",
+            "owner": trader.pk,
+            "login": "31337",
+            "server": "Broker-Demo",
+            "backend": "simulated",
+            "connection": "{}",
+            "status": "active",
+            "new_password": "x",
         },
     )
     assert resp.status_code == 200
@@ -77,7 +96,14 @@ def test_admin_refuses_a_duplicate_login_and_server_with_a_message(client, owner
 def test_admin_refuses_a_non_positive_login(client, owner, trader):
     resp = _client(client, owner).post(
         reverse("admin:accounts_tradingaccount_add"),
-        {"owner": trader.pk, "login": "-5", "server": "S", "backend": "simulated", "connection": "{}", "status": "active"},
+        {
+            "owner": trader.pk,
+            "login": "-5",
+            "server": "S",
+            "backend": "simulated",
+            "connection": "{}",
+            "status": "active",
+        },
     )
     assert resp.status_code == 200
     assert not TradingAccount.objects.exists()
@@ -99,7 +125,14 @@ def test_support_cannot_change_or_add_accounts(client, support, account, trader)
     c = _client(client, support)
     resp = c.post(
         reverse("admin:accounts_tradingaccount_change", args=[account.pk]),
-        {"owner": trader.pk, "login": "31337", "server": "Hacked", "backend": "simulated", "connection": "{}", "status": "active"},
+        {
+            "owner": trader.pk,
+            "login": "31337",
+            "server": "Hacked",
+            "backend": "simulated",
+            "connection": "{}",
+            "status": "active",
+        },
     )
     assert resp.status_code == 403
     account.refresh_from_db()

@@ -78,9 +78,13 @@ def test_snapshot_freshness_follows_the_configured_age(settings):
     settings.ACCOUNT_SNAPSHOT_STALE_SECONDS = 300
     account = TradingAccountFactory()
     assert not account.is_snapshot_fresh  # never synced
-    account.latest_snapshot = AccountSnapshotFactory(account=account, taken_at=timezone.now() - timedelta(seconds=299))
+    account.latest_snapshot = AccountSnapshotFactory(
+        account=account, taken_at=timezone.now() - timedelta(seconds=299)
+    )
     assert account.is_snapshot_fresh
-    account.latest_snapshot = AccountSnapshotFactory(account=account, taken_at=timezone.now() - timedelta(seconds=301))
+    account.latest_snapshot = AccountSnapshotFactory(
+        account=account, taken_at=timezone.now() - timedelta(seconds=301)
+    )
     assert not account.is_snapshot_fresh
 
 

@@ -16,9 +16,18 @@ DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_
 # A dedicated Redis database for tests so a running development stack is never disturbed.
 TEST_REDIS_URL = env("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
 REDIS_URL = TEST_REDIS_URL
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TEST_REDIS_URL, "KEY_PREFIX": "test"}}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": TEST_REDIS_URL,
+        "KEY_PREFIX": "test",
+    }
+}
 CHANNEL_LAYERS = {
-    "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [TEST_REDIS_URL], "prefix": "test:asgi"}}
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [TEST_REDIS_URL], "prefix": "test:asgi"},
+    }
 }
 CELERY_BROKER_URL = TEST_REDIS_URL
 

@@ -52,8 +52,12 @@ class Command(BaseCommand):
             for username, login, label, _balance in DEMO_ACCOUNTS:
                 if not TradingAccount.objects.filter(login=login, server=DEMO_SERVER).exists():
                     trading_account_create(
-                        owner=users[username], login=login, server=DEMO_SERVER, label=label,
-                        password=demo_account_password(login), backend=GatewayBackend.BRIDGE,
+                        owner=users[username],
+                        login=login,
+                        server=DEMO_SERVER,
+                        label=label,
+                        password=demo_account_password(login),
+                        backend=GatewayBackend.BRIDGE,
                         broker_company="Simulated Broker Ltd",
                     )
         self.stdout.write("Demo users (development passwords):")
