@@ -1,0 +1,245 @@
+"""Parse and validate a size case file (shared/spec/sizing.md, "Case file") into `risk.sizing` inputs.
+
+Pure: no Django. Every error is a `CaseFileError` whose message starts with the JSON path of the bad value,
+e.g. `symbol.volume_step: must be a positive number (got 0)`.
+
+Decisions where the spec is silent:
+- JSON text is read with `parse_float=Decimal, parse_int=Decimal`, so each number keeps its decimal text
+  (2410.0 is reported back as "2410.0"). NaN/Infinity are refused with their path; duplicate keys are refused.
+- Numbers may also be decimal strings ("1.0850", "1e-5"); anything else (bools, "1_000", " 1") is refused.
+  Dict input may carry floats, read as `Decimal(str(x))` (the float's shortest repr).
+- Semantic problems the spec lists as rejection reasons (empty entries, a non-positive price, a side other
+  than buy/sell, a stop on the wrong side) are NOT file errors: they reach `size_setup` and come back as
+  `invalid_setup` / `invalid_stop` results. Only shape, type and symbol/config range errors are file errors.
+- `config` is optional and so is each of its keys (missing keys take the defaults); unknown keys in `config`
+  are refused, because a misspelt key would silently size with the default. Unknown keys elsewhere are ignored.
+- A file shaped like shared/cases/*.json ({"case": {...}, "expected": ...}) is read through its "case".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from risk.sizing import (
+    AccountState,
+    Setup,
+    SizingConfig,
+    SizingResult,
+    SymbolTerms,
+    size_setup,
+    validate_sizing_config,
+    validate_symbol_terms,
+)
+
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_CONFIG_KEYS = ("risk_percent", "entry_splits", "margin_buffer_percent", "max_snapshot_age_seconds")
+_SYMBOL_NUMBERS = (
+    "point",
+    "trade_tick_size",
+    "trade_tick_value",
+    "volume_min",
+    "volume_max",
+    "volume_step",
+    "margin_per_lot",
+)
+
+
+class CaseFileError(ValueError):
+    """The case file is malformed; the message names the path of the bad value."""
+
+
+@dataclass(frozen=True, slots=True)
+class SizeCase:
+    account: AccountState
+    config: SizingConfig
+    symbol: SymbolTerms
+    setup: Setup
+
+    def size(self) -> SizingResult:
+        return size_setup(account=self.account, config=self.config, symbol=self.symbol, setup=self.setup)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(value)
+
+
+def _fail(path: str, problem: str, value: object) -> CaseFileError:
+    return CaseFileError(f"{path}: {problem} (got {_show(value)})")
+
+
+def _number(value: object, path: str, *, problem: str = "must be a number") -> Decimal:
+    if isinstance(value, bool):
+        raise _fail(path, problem, value)
+    if isinstance(value, Decimal | int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(str(value))  # the float's shortest repr, not its binary value
+    elif isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value):
+        number = Decimal(value)
+    else:
+        raise _fail(path, problem, value)
+    if not number.is_finite():
+        raise _fail(path, "must be a finite number", value)
+    return number
+
+
+def _integer(value: object, path: str, *, minimum: int) -> int:
+    problem = f"must be an integer >= {minimum}"
+    number = _number(value, path, problem=problem)
+    if number != number.to_integral_value() or number < minimum:
+        raise _fail(path, problem, value)
+    return int(number)
+
+
+def _text(value: object, path: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _fail(path, "must be a non-empty string", value)
+    return value
+
+
+def _object(value: object, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(path, "must be an object", value)
+    return value
+
+
+def _field(section: Mapping[str, Any], key: str, path: str) -> Any:
+    if key not in section:
+        raise CaseFileError(f"{path}.{key}: is required" if path else f"{key}: is required")
+    return section[key]
+
+
+def _array(value: object, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _fail(path, "must be an array", value)
+    return value
+
+
+def _account(raw: object) -> AccountState:
+    section = _object(raw, "account")
+    age = _number(_field(section, "snapshot_age_seconds", "account"), "account.snapshot_age_seconds")
+    if age < 0:
+        raise _fail("account.snapshot_age_seconds", "must be a number >= 0", section["snapshot_age_seconds"])
+    return AccountState(
+        currency=_text(_field(section, "currency", "account"), "account.currency"),
+        balance=_number(_field(section, "balance", "account"), "account.balance"),
+        equity=_number(_field(section, "equity", "account"), "account.equity"),
+        margin_free=_number(_field(section, "margin_free", "account"), "account.margin_free"),
+        snapshot_age_seconds=age,
+    )
+
+
+def _config(raw: object) -> SizingConfig:
+    if raw is None:
+        return SizingConfig()
+    section = _object(raw, "config")
+    for key in section:
+        if key not in _CONFIG_KEYS:
+            raise CaseFileError(f"config.{key}: unknown setting (known: {', '.join(_CONFIG_KEYS)})")
+    default = SizingConfig()
+    values: dict[str, Any] = {}
+    for key in ("risk_percent", "margin_buffer_percent"):
+        values[key] = _number(section[key], f"config.{key}") if key in section else getattr(default, key)
+    if "entry_splits" in section:
+        splits = _array(section["entry_splits"], "config.entry_splits")
+        values["entry_splits"] = tuple(
+            _number(part, f"config.entry_splits[{index}]") for index, part in enumerate(splits)
+        )
+    else:
+        values["entry_splits"] = default.entry_splits
+    age: object = default.max_snapshot_age_seconds
+    if "max_snapshot_age_seconds" in section:
+        age = _number(section["max_snapshot_age_seconds"], "config.max_snapshot_age_seconds")
+        # A whole number becomes an int; a fraction stays a Decimal so the range check names it.
+        age = int(age) if age == age.to_integral_value() else age
+    values["max_snapshot_age_seconds"] = age
+    errors = validate_sizing_config(**values)
+    if errors:
+        raise CaseFileError("; ".join(f"config.{key}: {message}" for key, message in errors.items()))
+    return SizingConfig(**values)
+
+
+def _symbol(raw: object) -> SymbolTerms:
+    section = _object(raw, "symbol")
+    numbers = {key: _number(_field(section, key, "symbol"), f"symbol.{key}") for key in _SYMBOL_NUMBERS}
+    symbol = SymbolTerms(
+        name=_text(_field(section, "name", "symbol"), "symbol.name"),
+        digits=_integer(_field(section, "digits", "symbol"), "symbol.digits", minimum=0),
+        **numbers,
+    )
+    errors = validate_symbol_terms(symbol=symbol)
+    if errors:
+        raise CaseFileError(
+            "; ".join(
+                f"symbol.{key}: {message} (got {_show(section[key])})" for key, message in errors.items()
+            )
+        )
+    return symbol
+
+
+def _setup(raw: object) -> Setup:
+    section = _object(raw, "setup")
+    side = _field(section, "side", "setup")
+    if not isinstance(side, str):
+        raise _fail("setup.side", "must be a string", side)
+    entries = _array(_field(section, "entries", "setup"), "setup.entries")
+    return Setup(
+        side=side,
+        entries=tuple(_number(price, f"setup.entries[{index}]") for index, price in enumerate(entries)),
+        sl=_number(_field(section, "sl", "setup"), "setup.sl"),
+    )
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise CaseFileError(f"duplicate key {json.dumps(key)}")
+        result[key] = value
+    return result
+
+
+def _load(text: str | bytes) -> object:
+    try:
+        decoded = text.decode("utf-8-sig") if isinstance(text, bytes) else text
+    except UnicodeDecodeError:
+        raise CaseFileError("not UTF-8 text") from None
+    try:
+        return json.loads(
+            decoded,
+            parse_float=Decimal,
+            parse_int=Decimal,
+            parse_constant=Decimal,  # NaN/Infinity load, then fail with their path as non-finite numbers
+            object_pairs_hook=_no_duplicates,
+        )
+    except json.JSONDecodeError as exc:
+        raise CaseFileError(f"not valid JSON: {exc}") from None
+
+
+def parse_case(source: str | bytes | Mapping[str, Any]) -> SizeCase:
+    """Read a case from JSON text or an already-decoded mapping; raise `CaseFileError` naming the bad path."""
+    raw = dict(source) if isinstance(source, Mapping) else _load(source)
+    top = _object(raw, "top level")
+    if "case" in top and "account" not in top:
+        top = _object(top["case"], "case")
+    return SizeCase(
+        account=_account(_field(top, "account", "")),
+        config=_config(top.get("config")),
+        symbol=_symbol(_field(top, "symbol", "")),
+        setup=_setup(_field(top, "setup", "")),
+    )
