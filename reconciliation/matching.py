@@ -285,8 +285,8 @@ def _scale(spec: SymbolSpec, tolerances: Tolerances) -> _Scale:
         )
 
 
-def _points(a: Decimal, b: Decimal, point: Decimal) -> Decimal:
-    return (abs(a - b) / point).to_integral_value(rounding=ROUND_HALF_EVEN)
+def _points(a: Decimal, b: Decimal, point: Decimal) -> int:
+    return int((abs(a - b) / point).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 def _has_level(level: Decimal | None) -> bool:
@@ -441,12 +441,14 @@ def _tolerance_pass(
         prices.append(pos.position.price_open)
         members.append(pos)
 
-    candidates: list[tuple[Decimal, Decimal, int, int, int, _Pos]] = []
+    by_ticket: dict[int, _Pos] = {}
+    candidates: list[tuple[int, Decimal, int, int, int]] = []
     for index in pending:
         trade = trades[index]
         by_symbol = groups.get((keys[index], _TYPE_OF_SIDE[trade.side]))
         if not by_symbol:
             continue
+        volume_limit = trade.volume * tolerances.match_volume_percent  # compared with 100 x the difference
         for prices, members in by_symbol.values():
             scale = members[0].scale
             margin = (scale.match_entry + _ONE) * scale.point  # superset of the rounded-points window
@@ -454,19 +456,20 @@ def _tolerance_pass(
             high = bisect.bisect_right(prices, trade.entry_price + margin)
             for pos in members[low:high]:
                 position = pos.position
-                if not _within_percent(position.volume, trade.volume, tolerances.match_volume_percent):
+                volume_diff = abs(position.volume - trade.volume)
+                if volume_diff * _HUNDRED > volume_limit:
                     continue
                 entry_points = _points(trade.entry_price, position.price_open, scale.point)
                 if entry_points > scale.match_entry:
                     continue
-                volume_diff = abs(position.volume - trade.volume)
-                candidates.append((entry_points, volume_diff, position.time, position.ticket, index, pos))
+                by_ticket[position.ticket] = pos
+                candidates.append((entry_points, volume_diff, position.time, position.ticket, index))
 
     # Tie-breaks per spec: entry distance, volume difference, position time, ticket, bot-trade order.
-    # (ticket, index) is unique, so the sort never compares the trailing _Pos.
-    candidates.sort(key=lambda candidate: candidate[:5])
+    candidates.sort()
     found: dict[int, tuple[_Pos, Method]] = {}
-    for *_, index, pos in candidates:
+    for *_, ticket, index in candidates:
+        pos = by_ticket[ticket]
         if pos.used or index in found:
             continue
         pos.used = True
