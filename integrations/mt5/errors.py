@@ -9,7 +9,9 @@ class GatewayError(Exception):
 
     retryable = False
 
-    def __init__(self, message: str, *, code: int | None = None, description: str = "", call: str = "") -> None:
+    def __init__(
+        self, message: str, *, code: int | None = None, description: str = "", call: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code

@@ -255,7 +255,9 @@ class TerminalGateway:
             ) as exc:  # the C extension sometimes raises instead of returning None (REFERENCE §1)
                 code, description = self._last_error()
                 if code == RES_S_OK:
-                    code, description = None, f"SystemError: {exc}"
+                    raise GatewayError(
+                        f"the terminal extension raised SystemError ({exc})", call=name
+                    ) from exc
                 raise error_for(code, description, call=name) from exc
             if result is None or result is False:
                 code, description = self._last_error()
