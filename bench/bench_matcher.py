@@ -20,6 +20,7 @@ from reconciliation.matching import (
     BotTrade,
     Deal,
     LivePosition,
+    Side,
     SymbolSpec,
     SymbolTable,
     reconcile,
@@ -62,7 +63,7 @@ def _pair(
 ) -> tuple[BotTrade, LivePosition]:
     canonical = rng.choice(list(BASE_PRICE))
     point = POINT[canonical]
-    side = rng.choice(("buy", "sell"))
+    side: Side = rng.choice(("buy", "sell"))
     volume = Decimal(rng.randint(1, 100)) / 100
     entry = BASE_PRICE[canonical] + point * rng.randint(-50_000, 50_000)
     price = entry + point * rng.randint(-spread_points, spread_points)

@@ -332,9 +332,10 @@ def parse_case(source: str | bytes | Mapping[str, Any]) -> Case:
         _position(item, f"{fields.at('positions')}[{i}]", table=table)
         for i, item in enumerate(fields.required("positions", _array))
     )
+    no_deals: list[Any] = []
     deals = tuple(
         _deal(item, f"{fields.at('deals')}[{i}]")
-        for i, item in enumerate(fields.optional("deals", _array, []))
+        for i, item in enumerate(fields.optional("deals", _array, no_deals))
     )
     tolerances = fields.optional("tolerances", _tolerances, Tolerances())
     _check_unique([trade.id for trade in trades], fields.at("bot_trades"), "id")

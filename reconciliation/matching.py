@@ -445,11 +445,11 @@ def _tolerance_pass(
     candidates: list[tuple[int, Decimal, int, int, int]] = []
     for index in pending:
         trade = trades[index]
-        by_symbol = groups.get((keys[index], _TYPE_OF_SIDE[trade.side]))
-        if not by_symbol:
+        group = groups.get((keys[index], _TYPE_OF_SIDE[trade.side]))
+        if not group:
             continue
         volume_limit = trade.volume * tolerances.match_volume_percent  # compared with 100 x the difference
-        for prices, members in by_symbol.values():
+        for prices, members in group.values():
             scale = members[0].scale
             margin = (scale.match_entry + _ONE) * scale.point  # superset of the rounded-points window
             low = bisect.bisect_left(prices, trade.entry_price - margin)

@@ -140,7 +140,7 @@ def _with(path: list[str | int], value: object, *, delete: bool = False) -> dict
     return data
 
 
-BAD_CASES = [
+BAD_CASES: list[tuple[list[str | int], object, bool, str]] = [
     # (where, value, delete, message fragment)
     (["symbols"], None, True, "symbols: is required"),
     (["bot_trades"], None, True, "bot_trades: is required"),
