@@ -1,0 +1,195 @@
+"""Admin for the risk configuration and the trade-setup risk log.
+
+Versions are immutable: the list of versions is the history, each version's page shows what it replaced, and the
+owner "edits" the configuration with the add form (pre-filled with the values in force, a reason required), which
+goes through `risk_config_update`. Everyone with view permission (owner, support, trader) gets read-only pages.
+The risk log is read-only for everyone who may see it (owner, support).
+"""
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from risk.models import RiskConfigVersion, TradeSetupRiskLog
+from risk.selectors import risk_config_current
+from risk.services import risk_config_update, risk_config_validate
+
+
+class EntrySplitsField(forms.CharField):
+    """'50, 35, 15' (or '50/35/15') in the form; a list of decimal strings in cleaned_data (the stored form)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return ", ".join(str(part) for part in value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:
+        text = super().to_python(value)
+        try:
+            return [format(Decimal(part), "f") for part in text.replace("/", ",").split(",") if part.strip()]
+        except InvalidOperation:
+            raise ValidationError("Give numbers separated by commas, e.g. 50, 35, 15.") from None
+
+
+class RiskConfigChangeForm(forms.ModelForm):
+    entry_splits = EntrySplitsField(
+        help_text="Percent of the risk budget per entry: 1 to 3 positive parts summing to 100, e.g. 50, 35, 15."
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), help_text="Required: why the configuration changes."
+    )
+
+    class Meta:
+        model = RiskConfigVersion
+        fields = (
+            "risk_percent",
+            "entry_splits",
+            "margin_buffer_percent",
+            "max_snapshot_age_seconds",
+            "reason",
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if not self.errors:
+            # The service's own validation, so the admin shows the same field messages as the API.
+            try:
+                risk_config_validate(**{name: cleaned.get(name) for name in self.Meta.fields})
+            except ValidationError as exc:
+                for field, messages in exc.message_dict.items():
+                    self.add_error(field if field in self.fields else None, messages)
+        return cleaned
+
+
+def _values_table(values: dict[str, Any] | None) -> str:
+    if values is None:
+        return "-"
+    return format_html(
+        "risk {}% · splits {} · margin buffer {}% · max snapshot age {} s",
+        values["risk_percent"],
+        " / ".join(values["entry_splits"]),
+        values["margin_buffer_percent"],
+        values["max_snapshot_age_seconds"],
+    )
+
+
+@admin.register(RiskConfigVersion)
+class RiskConfigVersionAdmin(admin.ModelAdmin):
+    form = RiskConfigChangeForm
+    list_display = (
+        "version",
+        "risk_percent",
+        "splits",
+        "margin_buffer_percent",
+        "max_snapshot_age_seconds",
+        "changed_by",
+        "changed_at",
+        "reason",
+    )
+    list_select_related = ("changed_by",)
+    readonly_fields = ("version", "changed_by", "changed_at", "old_values", "new_values")
+    ordering = ("-version",)
+
+    def get_fields(self, request: HttpRequest, obj: RiskConfigVersion | None = None) -> list[str]:
+        if obj is None:
+            return list(RiskConfigChangeForm.Meta.fields)
+        return ["version", "changed_by", "changed_at", "reason", "old_values", "new_values"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: RiskConfigVersion | None = None) -> list[str]:
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and request.user.is_owner
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a version never changes; a change is a new version
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        current = risk_config_current()
+        return {
+            "risk_percent": current.risk_percent,
+            "entry_splits": current.entry_splits,
+            "margin_buffer_percent": current.margin_buffer_percent,
+            "max_snapshot_age_seconds": current.max_snapshot_age_seconds,
+        }
+
+    def save_model(self, request: HttpRequest, obj: RiskConfigVersion, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        created = risk_config_update(
+            actor=request.user,
+            reason=data["reason"],
+            risk_percent=data["risk_percent"],
+            entry_splits=data["entry_splits"],
+            margin_buffer_percent=data["margin_buffer_percent"],
+            max_snapshot_age_seconds=data["max_snapshot_age_seconds"],
+        )
+        # The admin logs and redirects with `obj`: make it the version the service stored.
+        for field in obj._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding = False
+
+    @admin.display(description="Entry splits")
+    def splits(self, obj: RiskConfigVersion) -> str:
+        return " / ".join(str(part) for part in obj.entry_splits)
+
+    @admin.display(description="Old values (previous version)")
+    def old_values(self, obj: RiskConfigVersion) -> str:
+        return _values_table(None if obj.previous is None else obj.previous.values)
+
+    @admin.display(description="New values")
+    def new_values(self, obj: RiskConfigVersion) -> str:
+        return _values_table(obj.values)
+
+
+@admin.register(TradeSetupRiskLog)
+class TradeSetupRiskLogAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "account", "requested_by", "symbol", "config_version", "approved", "reason")
+    list_filter = ("approved", "reason")
+    search_fields = ("account__login", "requested_by__username", "inputs__symbol")
+    date_hierarchy = "created_at"
+    list_select_related = ("account", "requested_by", "config")
+    fields = (
+        "created_at",
+        "account",
+        "requested_by",
+        "config",
+        "approved",
+        "reason",
+        "inputs_json",
+        "result_json",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Symbol")
+    def symbol(self, obj: TradeSetupRiskLog) -> str:
+        return obj.inputs.get("symbol", "")
+
+    @admin.display(description="Config", ordering="config__version")
+    def config_version(self, obj: TradeSetupRiskLog) -> str:
+        return f"v{obj.config.version}"
+
+    @admin.display(description="Inputs")
+    def inputs_json(self, obj: TradeSetupRiskLog) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.inputs, indent=2, sort_keys=True))
+
+    @admin.display(description="Result")
+    def result_json(self, obj: TradeSetupRiskLog) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.result, indent=2))
