@@ -136,7 +136,7 @@ def risk_config_update(
         changed_by=actor,
         reason=values["reason"],
         risk_percent=values["risk_percent"],
-        entry_splits=[format(part, "f") for part in values["entry_splits"]],
+        entry_splits=[format(part.normalize(), "f") for part in values["entry_splits"]],
         margin_buffer_percent=values["margin_buffer_percent"],
         max_snapshot_age_seconds=values["max_snapshot_age_seconds"],
     )

@@ -55,7 +55,7 @@ def test_risk_config_update_accepts_decimal_text_and_numbers(owner):
         actor=owner, reason="r", risk_percent="1.5", entry_splits=["50", 30, 20.0], margin_buffer_percent=0
     )
     assert config.risk_percent == D("1.5")
-    assert config.entry_splits == ["50", "30", "20.0"]
+    assert config.entry_splits == ["50", "30", "20"]
     assert config.margin_buffer_percent == D(0)
 
 
