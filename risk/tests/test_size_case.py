@@ -37,7 +37,8 @@ DELETE = object()
 
 
 def spec_case() -> dict[str, Any]:
-    return json.loads(SPEC_CASE_TEXT)
+    case: dict[str, Any] = json.loads(SPEC_CASE_TEXT)
+    return case
 
 
 def with_value(path: str, value: Any, *, case: dict[str, Any] | None = None) -> dict[str, Any]:

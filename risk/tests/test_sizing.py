@@ -137,6 +137,7 @@ def test_budget_a_hair_below_a_step_rounds_down() -> None:
     # 9999.99 x 3 % = 299.9997 -> 0.2999997 lots -> 0.29
     result = size(setup=one_entry(), equity=D("9999.99"))
     assert result.entries[0].volume == D("0.29")
+    assert result.risk_amount == D("299.9997")
     assert result.entries[0].risk <= result.risk_amount
 
 
@@ -481,8 +482,9 @@ def test_invalid_config_raises_with_field_errors() -> None:
     ],
 )
 def test_meaningless_symbol_terms_raise(field: str, value: Decimal) -> None:
+    change: dict[str, Any] = {field: value}
     with pytest.raises(InvalidSizingInput) as caught:
-        size(symbol=dataclasses.replace(EURUSD, **{field: value}))
+        size(symbol=dataclasses.replace(EURUSD, **change))
     assert list(caught.value.errors) == [field]
 
 
