@@ -1,0 +1,154 @@
+"""Reconciliation events: one row per condition for as long as it lasts, and what support staff do with them.
+
+Keying: `fingerprint` = "<account>:<kind>:bt<bot trade id>" for divergences and missing positions, and
+"<account>:unmatched_position:t<ticket>" for unmatched positions. At most one *active* row per fingerprint exists
+(partial unique constraint): active = not resolved, or resolved while its condition is still present.
+
+Lifecycle, applied after every *successful* sync (a failed sync changes no event):
+* a condition with no active row → a new row (open, first_seen = last_seen = now);
+* a condition with an active row → last_seen = now, detail refreshed; if the row was gone it is present again
+  (gone_at cleared, occurrences + 1, an acknowledged row goes back to open);
+* an active row whose condition the sync did not see → gone_at = now (first sync without it). A resolved row that
+  is gone is history; if the condition ever comes back, it is a new row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import TradingAccount, User
+from core.exceptions import ApplicationError
+from core.realtime import STAFF_GROUP, account_group, broadcast
+from reconciliation.models import ACTIVE_EVENT, EventState, ReconciliationEvent
+
+_EVENT_SYNC_FIELDS = ["last_seen_at", "gone_at", "occurrences", "state", "detail", "ticket"]
+
+
+@dataclass
+class Condition:
+    fingerprint: str
+    kind: str
+    bot_trade_id: int | None
+    ticket: int | None
+    symbol: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EventChanges:
+    opened: list[ReconciliationEvent] = field(default_factory=list)
+    reopened: list[ReconciliationEvent] = field(default_factory=list)
+    gone: list[ReconciliationEvent] = field(default_factory=list)
+
+
+class EventStateError(ApplicationError):
+    """The event cannot move to that state (e.g. acknowledging a resolved event)."""
+
+
+def events_apply(*, account: TradingAccount, conditions: list[Condition], now: datetime) -> EventChanges:
+    """Bring the account's events in line with what one successful sync saw. Three statements at most (read,
+    insert the new, update the rest), whatever the number of events. Call inside the sync's transaction."""
+    active = {
+        event.fingerprint: event
+        for event in ReconciliationEvent.objects.filter(account=account).filter(ACTIVE_EVENT)
+    }
+    changes = EventChanges()
+    touched: list[ReconciliationEvent] = []
+    seen: set[str] = set()
+    for condition in conditions:
+        if condition.fingerprint in seen:
+            continue
+        seen.add(condition.fingerprint)
+        event = active.pop(condition.fingerprint, None)
+        if event is None:
+            changes.opened.append(
+                ReconciliationEvent(
+                    account=account,
+                    kind=condition.kind,
+                    fingerprint=condition.fingerprint,
+                    bot_trade_id=condition.bot_trade_id,
+                    ticket=condition.ticket,
+                    symbol=condition.symbol,
+                    detail=condition.detail,
+                    first_seen_at=now,
+                    last_seen_at=now,
+                )
+            )
+            continue
+        event.last_seen_at, event.detail, event.ticket = now, condition.detail, condition.ticket
+        if event.gone_at is not None:
+            event.gone_at = None
+            event.occurrences += 1
+            if event.state == EventState.ACKNOWLEDGED:
+                event.state = EventState.OPEN
+            changes.reopened.append(event)
+        touched.append(event)
+    for event in active.values():
+        if event.gone_at is None:
+            event.gone_at = now
+            touched.append(event)
+            changes.gone.append(event)
+    if changes.opened:
+        ReconciliationEvent.objects.bulk_create(changes.opened)
+    if touched:
+        ReconciliationEvent.objects.bulk_update(touched, _EVENT_SYNC_FIELDS)
+    return changes
+
+
+def _event_broadcast(*, event: ReconciliationEvent, verb: str) -> None:
+    for group in (account_group(event.account_id), STAFF_GROUP):
+        broadcast(group, f"event.{verb}", account_id=event.account_id, event_id=event.pk, kind=event.kind)
+
+
+@transaction.atomic
+def event_acknowledge(*, event: ReconciliationEvent, actor: User, note: str = "") -> ReconciliationEvent:
+    """open → acknowledged (someone is on it). Acknowledging an acknowledged event only adds the note."""
+    event = ReconciliationEvent.objects.select_for_update().get(pk=event.pk)
+    if event.state == EventState.RESOLVED:
+        raise EventStateError("This event is already resolved.", extra={"event_id": event.pk})
+    if event.state == EventState.OPEN:
+        event.state, event.acknowledged_by, event.acknowledged_at = (
+            EventState.ACKNOWLEDGED,
+            actor,
+            timezone.now(),
+        )
+    event.note = _note_append(event.note, actor=actor, action="acknowledged", note=note)
+    event.full_clean()
+    event.save(update_fields=["state", "acknowledged_by", "acknowledged_at", "note"])
+    _event_broadcast(event=event, verb="acknowledged")
+    return event
+
+
+@transaction.atomic
+def event_resolve(*, event: ReconciliationEvent, actor: User, note: str) -> ReconciliationEvent:
+    """open/acknowledged → resolved, with a note saying why. A resolved event whose condition persists stays
+    resolved (it is not raised again) until the condition goes."""
+    if not note.strip():
+        raise EventStateError("Say how the event was resolved (a note is required).")
+    event = ReconciliationEvent.objects.select_for_update().get(pk=event.pk)
+    if event.state == EventState.RESOLVED:
+        raise EventStateError("This event is already resolved.", extra={"event_id": event.pk})
+    now = timezone.now()
+    if event.acknowledged_at is None:
+        event.acknowledged_by, event.acknowledged_at = actor, now
+    event.state, event.resolved_by, event.resolved_at = EventState.RESOLVED, actor, now
+    event.note = _note_append(event.note, actor=actor, action="resolved", note=note)
+    event.full_clean()
+    event.save(
+        update_fields=["state", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "note"]
+    )
+    _event_broadcast(event=event, verb="resolved")
+    return event
+
+
+def _note_append(existing: str, *, actor: User, action: str, note: str) -> str:
+    note = note.strip()
+    if not note:
+        return existing
+    line = f"[{timezone.now():%Y-%m-%d %H:%M}Z {actor.get_username()} {action}] {note}"
+    return f"{existing}\n{line}" if existing else line
