@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import TradingAccount, User
 from core.exceptions import ApplicationError, ConflictError, PermissionDeniedError
+from guards.selectors import account_is_halted
 from integrations.mt5.errors import GatewayError, GatewayInvalidRequest
 from integrations.mt5.types import Side
 from risk import sizing
@@ -20,13 +21,6 @@ if TYPE_CHECKING:
     from integrations.mt5.gateway import Mt5Gateway
 
 logger = logging.getLogger(__name__)
-
-try:  # TODO(risk): guards.selectors lands with the guards work; drop this fallback then.
-    from guards.selectors import account_is_halted
-except ImportError:  # pragma: no cover
-
-    def account_is_halted(*, account: TradingAccount) -> bool:
-        return False
 
 
 # Log reasons beyond the spec's rejection codes: the request reached the account but sizing could not run.

@@ -1,3 +1,4 @@
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -5,6 +6,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from accounts.services import user_create
+from guards.models import GuardState
 from risk.models import RiskConfigVersion, TradeSetupRiskLog
 from risk.services import risk_config_update
 from risk.tests.conftest import account_with_snapshot
@@ -356,10 +358,11 @@ def test_stale_account_is_a_200_rejection_and_logged(api_client, trader, use_stu
     assert TradeSetupRiskLog.objects.get().reason == "stale_account"
 
 
+@pytest.mark.parametrize("status", ["tripped", "halted"])
 def test_halted_account_is_a_200_rejection_and_logged(
-    api_client, trader, trader_account, use_stub_terminal, monkeypatch
+    api_client, trader, trader_account, use_stub_terminal, status
 ):
-    monkeypatch.setattr("risk.services.account_is_halted", lambda *, account: account == trader_account)
+    GuardState.objects.create(account=trader_account, status=status, trip_id=uuid.uuid4())
     api_client.force_authenticate(trader)
     response = api_client.post(size_url(trader_account.pk), SPEC_SETUP, format="json")
     assert response.status_code == 200
