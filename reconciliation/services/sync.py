@@ -4,11 +4,13 @@ Order of work (all terminal calls happen before the database transaction, so no 
 1. read account info, positions and the deals since the previous sync through the gateway; any GatewayError here
    makes the sync *failed* and nothing is concluded from it (a failed read is never "no positions");
 2. build the symbol table (cached), reconcile with the pure matcher, look up close reasons still pending;
-3. in one transaction: snapshot, upsert/delete live positions, bot-trade bookkeeping, events, the run record;
+3. the snapshot; then in one transaction: upsert/delete live positions, bot-trade bookkeeping, events, the run
+   record;
 4. after commit: live updates (core.realtime.broadcast), then guards.
 
-The number of queries is constant in the number of positions (bulk statements only): 8 on a steady sync, up to 10
-when events open or bot trades change, plus what guards add.
+The number of queries is constant in the number of positions (bulk statements only). A steady sync issues 9: bot
+trades, snapshot (constraint check, insert, account update), positions upsert and delete, events read and touch,
+the run record; +1 when events open, +1 when bot trades change; plus what guards add.
 """
 
 from __future__ import annotations
@@ -483,8 +485,10 @@ def account_sync(
             condition.detail.update(unmatched_details[condition.ticket])
 
     try:
+        # The snapshot is a fact read from the terminal and stands on its own: stored first, outside the
+        # reconciliation transaction (which keeps that transaction, and its savepoints, small).
+        snapshot = account_snapshot_record(account=account, state=reading.state, taken_at=now)
         with transaction.atomic():
-            snapshot = account_snapshot_record(account=account, state=reading.state, taken_at=now)
             live = _positions_store(account=account, positions=reading.positions, outcome=outcome, now=now)
             if outcome.changed_trades:
                 for trade in outcome.changed_trades.values():
