@@ -269,7 +269,9 @@ def trade_setup_size(
             approved=result is not None and result.approved,
             reason=reason,
         )
-        row.full_clean()
+        # Field checks only: the related rows are the ones in hand and the database enforces the keys and the
+        # approved/reason constraint, so no existence or constraint queries on every request.
+        row.full_clean(exclude=["account", "requested_by", "config"], validate_constraints=False)
         row.save()
         return row
 

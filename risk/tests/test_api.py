@@ -382,3 +382,13 @@ def test_unreachable_terminal_is_a_503(api_client, trader, trader_account, use_s
     response = api_client.post(size_url(trader_account.pk), SPEC_SETUP, format="json")
     assert response.status_code == 503
     assert response.json()["extra"]["reason"] == "terminal_unavailable"
+
+
+def test_a_sizing_request_needs_a_fixed_number_of_queries(
+    api_client, trader, trader_account, use_stub_terminal, django_assert_max_num_queries
+):
+    api_client.force_authenticate(trader)
+    api_client.get(CONFIG_URL)  # the configuration is in the shared cache from now on
+    # permissions (2), the trader's role, the account with its snapshot, the guard state, the log insert.
+    with django_assert_max_num_queries(6):
+        assert api_client.post(size_url(trader_account.pk), SPEC_SETUP, format="json").status_code == 200
