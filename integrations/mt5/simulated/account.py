@@ -108,7 +108,7 @@ class Deal:
 class Account:
     login: int
     server: str
-    password: str
+    password: str | None  # None: any password is accepted (accounts created on demand)
     currency: str = "USD"
     leverage: int = 100
     margin_mode: int = c.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING

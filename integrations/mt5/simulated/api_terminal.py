@@ -39,9 +39,13 @@ class TerminalApiMixin(MarketApiMixin):
             return
         if login != acct.login or (server is not None and server != acct.server):
             raise ApiError(AUTH_FAILED)
-        if password is not None and password not in (acct.password, acct.investor_password):
+        if (
+            password is not None
+            and acct.password is not None
+            and password not in (acct.password, acct.investor_password)
+        ):
             raise ApiError(AUTH_FAILED)
-        self._investor = password is not None and password != acct.password
+        self._investor = password is not None and password == acct.investor_password
 
     @api_call("initialize", failure=False, needs_connection=False)
     def initialize(self, *args: Any, **kwargs: Any) -> bool:

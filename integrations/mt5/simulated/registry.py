@@ -78,3 +78,10 @@ _default_registry = TerminalRegistry()
 def default_registry() -> TerminalRegistry:
     """The process-wide registry (what dev/demo wiring uses; tests should build their own)."""
     return _default_registry
+
+
+def terminal(login: int, server: str = DEFAULT_SERVER) -> SimulatedTerminal:
+    """The process-wide registry's terminal for (login, server). Created on first use with the defaults (10 000 USD,
+    1:100, hedging) and *no* password, so any password logs in; create the account beforehand with
+    `default_registry().create_account(...)` to choose balance, password, margin mode or a virtual clock."""
+    return _default_registry.get_or_create(login, server=server, password=None)

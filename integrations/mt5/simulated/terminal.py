@@ -44,7 +44,7 @@ class SimulatedTerminal(TerminalApiMixin, ScriptingMixin):
         self,
         *,
         login: int = 5001,
-        password: str = "sim-pass",  # noqa: S107 - a simulated account's default password
+        password: str | None = "sim-pass",  # noqa: S107 - a simulated account's default password
         server: str = DEFAULT_SERVER,
         balance: Decimal | float | int | str = 10_000,
         currency: str = "USD",
