@@ -8,8 +8,12 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from accounts.models import TradingAccount, User
+from accounts.models import GatewayBackend, TradingAccount, User
+from accounts.selectors import trading_account_gateway
+from accounts.services import account_snapshot_record, trading_account_create
+from integrations.mt5 import reset_gateways
 from integrations.mt5.errors import GatewayInvalidRequest
+from integrations.mt5.simulated.registry import default_registry
 from integrations.mt5.types import Side, SymbolSpec
 from risk.selectors import risk_config_invalidate_cache
 from risk.tests.factories import AccountSnapshotFactory, TradingAccountFactory
@@ -89,3 +93,21 @@ def account_with_snapshot(*, owner: User, age_seconds: float = 12, **snapshot: o
 @pytest.fixture
 def trader_account(trader: User) -> TradingAccount:
     return account_with_snapshot(owner=trader)
+
+
+SIM_SERVER = "Risk-Sim"
+
+
+@pytest.fixture
+def simulated_account(trader: User) -> Iterator[TradingAccount]:
+    """A trader's account on its own in-process simulated terminal (the real gateway path: trading_account_gateway
+    -> get_gateway -> TerminalGateway -> SimulatedTerminal), with a fresh snapshot read from that terminal."""
+    login = 8_800_001
+    default_registry().create_account(login, server=SIM_SERVER, balance=10_000, password="sim-pw-1")
+    account = trading_account_create(
+        owner=trader, login=login, server=SIM_SERVER, password="sim-pw-1", backend=GatewayBackend.SIMULATED
+    )
+    account_snapshot_record(account=account, state=trading_account_gateway(account=account).account())
+    yield account
+    reset_gateways()
+    default_registry().remove(login, SIM_SERVER)

@@ -264,3 +264,37 @@ def test_unusable_symbol_terms_are_logged_then_refused(trader, trader_account, s
         trade_setup_size(account=trader_account, actor=trader, gateway=stub_terminal, **SPEC_SETUP)
     assert exc_info.value.extra["terms"] == {"trade_tick_value": "must be a positive number"}
     assert TradeSetupRiskLog.objects.get().reason == "invalid_symbol_terms"
+
+
+# Through the real gateway on a simulated terminal ----------------------------------------------------------------
+
+
+def test_live_flow_on_a_simulated_terminal(trader, simulated_account):
+    from integrations.mt5.simulated.registry import default_registry
+
+    terminal = default_registry().get(simulated_account.login, simulated_account.server)
+    terminal.sim_set_price("EURUSD", "1.08500", "1.08510")
+    log = trade_setup_size(account=simulated_account, actor=trader, **SPEC_SETUP)
+    assert (log.approved, log.reason) == (True, "")
+    # EURUSD on a USD account: one tick (0.00001) of one lot is worth 1 USD, as in the spec's example.
+    assert D(log.inputs["symbol_terms"]["trade_tick_value"]) == 1
+    assert [entry["volume"] for entry in log.result["entries"]] == ["0.30", "0.26", "0.15"]
+    # Margin per lot is what order_calc_margin quotes at the highest entry (1:100, 100 000 EUR at ~1.085).
+    margin_per_lot = D(log.inputs["symbol_terms"]["margin_per_lot"])
+    assert D(1080) < margin_per_lot < D(1090)
+    assert D(log.result["total_margin"]) == (D("0.71") * margin_per_lot).quantize(D("0.01"))
+
+
+def test_live_flow_unknown_symbol_on_a_simulated_terminal(trader, simulated_account):
+    with pytest.raises(UnknownSymbol):
+        trade_setup_size(account=simulated_account, actor=trader, **(SPEC_SETUP | {"symbol": "NOSUCH"}))
+    assert TradeSetupRiskLog.objects.get().reason == "unknown_symbol"
+
+
+def test_live_flow_dropped_terminal_link_is_a_503(trader, simulated_account):
+    from integrations.mt5.simulated.registry import default_registry
+
+    default_registry().get(simulated_account.login, simulated_account.server).sim_drop_connection()
+    with pytest.raises(TerminalUnavailable):
+        trade_setup_size(account=simulated_account, actor=trader, **SPEC_SETUP)
+    assert TradeSetupRiskLog.objects.get().reason == "terminal_unavailable"
