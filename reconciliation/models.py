@@ -319,7 +319,8 @@ class AccountSync(models.Model):
 
 
 class SyncCycle(models.Model):
-    """One beat cycle: the fan-out and, once the next cycle closes it, what its account syncs did.
+    """One beat cycle: the fan-out and what its account syncs did (counted in Redis while they run, folded in here by
+    later cycles; `closed` once final).
 
     `lag_seconds` is how late the cycle started against the schedule (previous start + interval)."""
 
@@ -332,6 +333,13 @@ class SyncCycle(models.Model):
     failed = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
     lag_seconds = models.DecimalField(max_digits=10, decimal_places=3, default=Decimal("0"))
+    queue_lag_seconds = models.DecimalField(
+        max_digits=10,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="Mean wait between dispatch and the start of an account's sync.",
+    )
     closed = models.BooleanField(default=False)
 
     class Meta:

@@ -30,7 +30,7 @@ from django.utils import timezone
 from accounts.models import AccountSnapshot, TradingAccount
 from accounts.services import account_snapshot_record
 from core.realtime import STAFF_GROUP, account_group, broadcast
-from integrations.mt5.errors import GatewayError, GatewayUnavailable
+from integrations.mt5.errors import GatewayCircuitOpen, GatewayError, GatewayUnavailable
 from integrations.mt5.gateway import Mt5Gateway
 from integrations.mt5.types import AccountState, Deal, Position
 from reconciliation import matching
@@ -403,10 +403,20 @@ def _positions_store(
     return rows
 
 
+def account_sync_failure_record(
+    *, account: TradingAccount, exc: Exception, cycle_id: int | None = None
+) -> AccountSyncResult:
+    """Record a sync that failed before it could start (e.g. the gateway could not be built)."""
+    return _sync_failed(
+        account=account, started_at=timezone.now(), clock=time.monotonic(), exc=exc, cycle_id=cycle_id
+    )
+
+
 def _sync_failed(
     *, account: TradingAccount, started_at: datetime, clock: float, exc: Exception, cycle_id: int | None
 ) -> AccountSyncResult:
-    retryable = isinstance(exc, GatewayUnavailable)
+    # A link failure is worth one quick retry; an open circuit is not (it refuses calls until its reset time).
+    retryable = isinstance(exc, GatewayUnavailable) and not isinstance(exc, GatewayCircuitOpen)
     message = str(exc)[:500]
     logger.warning("sync of account %s failed: %s: %s", account.pk, type(exc).__name__, message)
     try:
