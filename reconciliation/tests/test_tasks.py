@@ -1,0 +1,251 @@
+"""The periodic sync: fan-out, per-account lock (overlap), counters, retries, restarts (no duplicates)."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from accounts.models import AccountStatus
+from reconciliation import tasks
+from reconciliation.models import AccountSync, LivePosition, ReconciliationEvent, SyncCycle
+from reconciliation.services import (
+    account_lock_acquire,
+    account_sync,
+    account_sync_scheduled,
+    sync_cycle_run,
+)
+from reconciliation.services import sync as sync_module
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def use_sims(sim_accounts, monkeypatch):
+    monkeypatch.setattr(
+        "reconciliation.services.scheduling.trading_account_gateway", sim_accounts.gateway_for
+    )
+    return sim_accounts
+
+
+@pytest.fixture(autouse=True)
+def _no_cycle_lock():
+    cache.delete("recon:lock:cycle")
+
+
+def _counters(cycle_id):
+    names = ("synced", "failed", "skipped")
+    return {name: cache.get(f"recon:cycle:{cycle_id}:{name}") for name in names}
+
+
+def test_cycle_fans_out_one_sync_per_active_account_expiring_before_the_next(use_sims):
+    active = [use_sims.make().account for _ in range(3)]
+    paused = use_sims.make().account
+    paused.status = AccountStatus.PAUSED
+    paused.save(update_fields=["status"])
+    sent = []
+
+    cycle = sync_cycle_run(dispatch=lambda **kwargs: sent.append(kwargs))
+
+    assert [s["account_id"] for s in sent] == [a.pk for a in active]
+    assert all(s["cycle_id"] == cycle.pk for s in sent)
+    assert all(0 < s["expires"] < cycle.interval_seconds for s in sent)
+    assert cycle.accounts == 3
+    assert cycle.interval_seconds == 10
+
+
+def test_accounts_sync_cycle_task_queues_account_syncs_with_expiry(use_sims, monkeypatch):
+    account = use_sims.make().account
+    queued = []
+    monkeypatch.setattr(tasks.account_sync, "apply_async", lambda **kw: queued.append(kw))
+
+    cycle_id = tasks.accounts_sync_cycle()
+
+    (call,) = queued
+    assert call["args"] == [account.pk]
+    assert call["kwargs"]["cycle_id"] == cycle_id
+    assert call["expires"] == 9
+    assert tasks.account_sync.acks_late
+    assert tasks.account_sync.reject_on_worker_lost
+
+
+def test_cycle_counts_synced_failed_and_skipped_and_records_status(use_sims):
+    _ok, broken, busy = use_sims.make(), use_sims.make(), use_sims.make()
+    broken.terminal.sim_inject_fault("account_info", times=5)
+    start = timezone.now()
+    sent = []
+    cycle = sync_cycle_run(dispatch=lambda **kwargs: sent.append(kwargs), now=start)
+    account_lock_acquire(account_id=busy.account.pk)  # a slow sync of `busy` is still running
+
+    statuses = [
+        tasks.account_sync(s["account_id"], cycle_id=s["cycle_id"], dispatched_at=time.time()) for s in sent
+    ]
+
+    assert statuses == ["synced", "failed", "skipped"]
+    assert _counters(cycle.pk) == {"synced": 1, "failed": 1, "skipped": 1}
+    # The next cycles fold the counters into the row; it is final once older than the lock lifetime.
+    sync_cycle_run(dispatch=lambda **kwargs: None, now=start + timedelta(seconds=12))
+    cycle.refresh_from_db()
+    assert (cycle.synced, cycle.failed, cycle.skipped, cycle.closed) == (1, 1, 1, False)
+    assert cycle.finished_at is not None
+    assert cycle.queue_lag_seconds is not None
+    later = sync_cycle_run(dispatch=lambda **kwargs: None, now=start + timedelta(seconds=60))
+    cycle.refresh_from_db()
+    assert cycle.closed
+    assert later.lag_seconds > 0  # started 48 s after the previous cycle, which was due 10 s after it
+
+
+def test_one_accounts_failure_never_stops_the_others(use_sims, monkeypatch):
+    first, second = use_sims.make(), use_sims.make()
+    first.terminal.sim_open_manual("EURUSD", "buy", "0.1")
+    second.terminal.sim_open_manual("EURUSD", "buy", "0.1")
+    real_sync = sync_module.account_sync
+
+    def exploding(*, account, **kwargs):
+        if account.pk == first.account.pk:
+            raise RuntimeError("bug in one account's data")
+        return real_sync(account=account, **kwargs)
+
+    monkeypatch.setattr("reconciliation.services.scheduling.account_sync", exploding)
+    with pytest.raises(RuntimeError):
+        tasks.account_sync(first.account.pk)
+    assert tasks.account_sync(second.account.pk) == "synced"
+    assert cache.get(f"recon:lock:account:{first.account.pk}") is None  # released despite the error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlap_a_slow_account_is_never_synced_twice_at_once(use_sims):
+    slow = use_sims.make()
+    slow.terminal.sim_open_manual("EURUSD", "buy", "0.1")
+    slow.terminal.sim_set_latency("positions_get", 0.6)
+    outcomes = {}
+
+    def first_run():
+        try:
+            outcomes["first"] = account_sync_scheduled(account_id=slow.account.pk).status
+        finally:
+            connection.close()
+
+    runner = threading.Thread(target=first_run)
+    runner.start()
+    deadline = time.monotonic() + 5
+    while cache.get(f"recon:lock:account:{slow.account.pk}") is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = tasks.account_sync(slow.account.pk, cycle_id=None)
+    runner.join()
+
+    assert second == "skipped"
+    assert outcomes["first"] == "synced"
+    assert AccountSync.objects.filter(account=slow.account).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlap_skip_is_counted_in_the_cycle(use_sims):
+    slow = use_sims.make()
+    slow.terminal.sim_set_latency("account_info", 0.5)
+    cycle = sync_cycle_run(dispatch=lambda **kwargs: None)
+
+    def first_run():
+        try:
+            tasks.account_sync(slow.account.pk, cycle_id=cycle.pk)
+        finally:
+            connection.close()
+
+    runner = threading.Thread(target=first_run)
+    runner.start()
+    while cache.get(f"recon:lock:account:{slow.account.pk}") is None:
+        time.sleep(0.01)
+    tasks.account_sync(slow.account.pk, cycle_id=cycle.pk)
+    runner.join()
+    assert _counters(cycle.pk) == {"synced": 1, "failed": 0, "skipped": 1}
+
+
+def test_restart_crash_mid_sync_leaves_nothing_half_done_and_no_duplicates(use_sims, monkeypatch):
+    sim = use_sims.make()
+    sim.terminal.sim_open_manual("EURUSD", "buy", "0.1")
+    start = timezone.now()
+    assert account_sync(account=sim.account, gateway=sim.gateway, now=start).ok
+    sim.terminal.sim_open_manual("GBPUSD", "sell", "0.2")  # a second unmatched position appears
+    real_apply = sync_module.events_apply
+
+    def killed_after_events(**kwargs):
+        real_apply(**kwargs)  # events written...
+        raise SystemExit("worker killed")  # ...then the process dies before the transaction commits
+
+    monkeypatch.setattr(sync_module, "events_apply", killed_after_events)
+    with pytest.raises(SystemExit):
+        account_sync(account=sim.account, gateway=sim.gateway, now=start + timedelta(seconds=10))
+    assert ReconciliationEvent.objects.filter(account=sim.account).count() == 1
+    assert LivePosition.objects.filter(account=sim.account).count() == 1
+
+    monkeypatch.setattr(sync_module, "events_apply", real_apply)
+    # The re-queued task (acks_late) and the next cycle both run the sync again.
+    for seconds in (10, 10, 20):
+        assert account_sync(
+            account=sim.account, gateway=sim.gateway, now=start + timedelta(seconds=seconds)
+        ).ok
+
+    events = ReconciliationEvent.objects.filter(account=sim.account, kind="unmatched_position")
+    assert events.count() == 2
+    assert len({e.fingerprint for e in events}) == 2
+    assert LivePosition.objects.filter(account=sim.account).count() == 2
+
+
+def test_restart_lock_of_a_killed_worker_skips_until_it_expires_then_syncs_without_duplicates(use_sims):
+    sim = use_sims.make()
+    sim.terminal.sim_open_manual("EURUSD", "buy", "0.1")
+    assert tasks.account_sync(sim.account.pk) == "synced"
+    account_lock_acquire(account_id=sim.account.pk)  # the killed worker's lock, still alive
+
+    assert tasks.account_sync(sim.account.pk) == "skipped"  # the re-delivered message
+    cache.delete(f"recon:lock:account:{sim.account.pk}")  # the lock's lifetime ends
+    assert tasks.account_sync(sim.account.pk) == "synced"
+    assert ReconciliationEvent.objects.filter(account=sim.account).count() == 1
+
+
+def test_database_refuses_a_second_active_event_for_one_fingerprint(use_sims):
+    sim = use_sims.make()
+    sim.terminal.sim_open_manual("EURUSD", "buy", "0.1")
+    account_sync(account=sim.account, gateway=sim.gateway)
+    event = ReconciliationEvent.objects.get(account=sim.account)
+    event.pk = None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        event.save()
+
+
+def test_link_failure_is_retried_once_then_counted(use_sims, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    sim = use_sims.make()
+    sim.terminal.sim_inject_fault("account_info", times=1)
+    cycle = sync_cycle_run(dispatch=lambda **kwargs: None)
+
+    result = tasks.account_sync.apply(args=[sim.account.pk], kwargs={"cycle_id": cycle.pk})
+
+    assert result.get() == "synced"
+    assert _counters(cycle.pk) == {"synced": 1, "failed": 0, "skipped": 0}
+    assert list(AccountSync.objects.filter(account=sim.account).values_list("ok", flat=True)) == [True, False]
+
+
+def test_open_circuit_is_not_retried(use_sims):
+    sim = use_sims.make()
+    sim.terminal.sim_inject_fault("account_info", times=10)
+    for _ in range(3):
+        tasks.account_sync(sim.account.pk)
+    cycle = sync_cycle_run(dispatch=lambda **kwargs: None)
+    result = tasks.account_sync.apply(args=[sim.account.pk], kwargs={"cycle_id": cycle.pk})
+    assert result.get() == "failed"
+    assert AccountSync.objects.filter(account=sim.account).first().error_class == "GatewayCircuitOpen"
+
+
+def test_old_runs_and_cycles_are_pruned(use_sims, settings):
+    settings.RECONCILIATION_RUN_RETENTION_HOURS = 1
+    sim = use_sims.make()
+    old = timezone.now() - timedelta(hours=2)
+    account_sync(account=sim.account, gateway=sim.gateway, now=old)
+    SyncCycle.objects.create(started_at=old, interval_seconds=10)
+    sync_cycle_run(dispatch=lambda **kwargs: None)
+    assert not AccountSync.objects.filter(started_at=old).exists()
+    assert not SyncCycle.objects.filter(started_at=old).exists()
