@@ -321,6 +321,9 @@ class TerminalGateway:
                 tick = self._call("symbol_info_tick", symbol)
             except GatewayInvalidRequest:
                 continue
+            except GatewayError:  # best effort: a broken link shows up on the next real call
+                logger.debug("mt5 login %s: offset probe on %s failed", self._login, symbol, exc_info=True)
+                break
             self._observe_server_epoch(int(tick.time))
             if self._offset is not None:
                 return
@@ -637,14 +640,15 @@ class TerminalGateway:
         """Send once; any retcode comes back as an OrderResult. None + IPC error → GatewayTimeout/GatewayUnavailable:
         the order may or may not have been executed (reconcile before sending again)."""
         payload = self.request_dict(request)
-        digits = self._meta(request.symbol).digits
+        meta = self._meta(request.symbol)
+        digits = meta.digits
         raw = self._call("order_send", payload)
         return OrderResult(
             retcode=int(raw.retcode),
             comment=str(raw.comment),
             deal=int(raw.deal),
             order=int(raw.order),
-            volume=to_decimal(raw.volume),
+            volume=to_decimal(raw.volume, meta.volume_places),
             price=to_decimal(raw.price, digits),
             bid=to_decimal(raw.bid, digits),
             ask=to_decimal(raw.ask, digits),

@@ -187,15 +187,21 @@ class NativeBackend:
 
 
 class SimulatedBackend:
-    """Many simulated terminals, one per (login, server), from the simulator's registry."""
+    """Many simulated terminals, one per (login, server), from the simulator's registry.
+
+    A terminal is created on first use (the registry's defaults, any password); `sim_create_account` (kwargs:
+    balance, currency, leverage, margin_mode, password, symbols, ...) provisions one with chosen settings and
+    `sim_remove_account` forgets it. Every other `sim_*` call goes to the account's terminal.
+    """
 
     name = "simulated"
+    ACCOUNT_CALLS = frozenset({"sim_create_account", "sim_remove_account"})
 
     def __init__(self, registry: Any = None) -> None:
         if registry is None:
-            from integrations.mt5.simulated import registry as default_registry
+            from integrations.mt5.simulated import default_registry
 
-            registry = default_registry
+            registry = default_registry()
         self._registry = registry
         self._locks: dict[tuple[int, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -213,7 +219,16 @@ class SimulatedBackend:
     def invoke(
         self, login: int, server: str, call: str, args: list[Any], kwargs: dict[str, Any]
     ) -> tuple[Any, Any]:
-        terminal = self._registry.terminal(login, server)
+        if call in self.ACCOUNT_CALLS:
+            try:
+                if call == "sim_create_account":
+                    self._registry.create_account(login, server=server, **kwargs)
+                else:
+                    self._registry.remove(login, server)
+            except Exception:
+                raise _CallFailed((1, "Success")) from sys.exc_info()[1]
+            return None, (1, "Success")
+        terminal = self._registry.get_or_create(login, server=server, password=None)
         function = getattr(terminal, call, None)
         if function is None:
             raise _NotCallable(call)

@@ -36,10 +36,13 @@ class FakeRegistry:
     def __init__(self) -> None:
         self.terminals: dict[tuple[int, str], fakes.ScriptedApi] = {}
 
-    def terminal(self, login: int, server: str) -> fakes.ScriptedApi:
+    def get_or_create(self, login: int, *, server: str, **options) -> fakes.ScriptedApi:
         return self.terminals.setdefault(
             (login, server), fakes.ScriptedApi(positions_get=(fakes.position(),))
         )
+
+    def terminal(self, login: int, server: str) -> fakes.ScriptedApi:
+        return self.get_or_create(login, server=server)
 
 
 def serve(backend):

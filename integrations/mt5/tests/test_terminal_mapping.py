@@ -386,7 +386,7 @@ def test_order_send_builds_a_plain_request_with_position_and_magic():
     assert result.deal == 2002
     assert result.order == 1002
     assert str(result.price) == "1.08498"
-    assert result.volume == Decimal("0.3")
+    assert str(result.volume) == "0.30"
 
 
 def test_request_without_position_or_magic_leaves_them_out_and_sends_stops_when_set():
