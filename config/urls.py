@@ -7,5 +7,9 @@ urlpatterns = [
     path("api/auth/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
     path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("api/risk/", include(("risk.api.urls", "risk"), namespace="risk-api")),
+    path(
+        "api/reconciliation/",
+        include(("reconciliation.api.urls", "reconciliation"), namespace="reconciliation-api"),
+    ),
     path("", include("core.urls")),
 ]

@@ -116,7 +116,7 @@ def test_one_accounts_failure_never_stops_the_others(use_sims, monkeypatch):
     assert cache.get(f"recon:lock:account:{first.account.pk}") is None  # released despite the error
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_overlap_a_slow_account_is_never_synced_twice_at_once(use_sims):
     slow = use_sims.make()
     slow.terminal.sim_open_manual("EURUSD", "buy", "0.1")
@@ -142,25 +142,26 @@ def test_overlap_a_slow_account_is_never_synced_twice_at_once(use_sims):
     assert AccountSync.objects.filter(account=slow.account).count() == 1
 
 
-@pytest.mark.django_db(transaction=True)
-def test_overlap_skip_is_counted_in_the_cycle(use_sims):
-    slow = use_sims.make()
-    slow.terminal.sim_set_latency("account_info", 0.5)
+def test_overlap_second_run_during_a_slow_terminal_call_is_skipped_and_counted(use_sims):
+    # The terminal's latency hook starts the next cycle's run of the same account while the first run is inside
+    # its slow positions_get: deterministic overlap, one thread.
+    during = {}
+    holder = {}
+
+    def slow_call(seconds):
+        during["status"] = tasks.account_sync(holder["account_id"], cycle_id=holder["cycle_id"])
+
+    slow = use_sims.make(sleep=slow_call)
+    holder["account_id"] = slow.account.pk
+    slow.terminal.sim_set_latency("positions_get", 5)
     cycle = sync_cycle_run(dispatch=lambda **kwargs: None)
+    holder["cycle_id"] = cycle.pk
 
-    def first_run():
-        try:
-            tasks.account_sync(slow.account.pk, cycle_id=cycle.pk)
-        finally:
-            connection.close()
+    first = tasks.account_sync(slow.account.pk, cycle_id=cycle.pk)
 
-    runner = threading.Thread(target=first_run)
-    runner.start()
-    while cache.get(f"recon:lock:account:{slow.account.pk}") is None:
-        time.sleep(0.01)
-    tasks.account_sync(slow.account.pk, cycle_id=cycle.pk)
-    runner.join()
+    assert (first, during["status"]) == ("synced", "skipped")
     assert _counters(cycle.pk) == {"synced": 1, "failed": 0, "skipped": 1}
+    assert AccountSync.objects.filter(account=slow.account).count() == 1
 
 
 def test_restart_crash_mid_sync_leaves_nothing_half_done_and_no_duplicates(use_sims, monkeypatch):
