@@ -20,6 +20,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -125,8 +126,10 @@ class BridgeClient:
                 local.connection = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
         connection = local.connection
         connection.timeout = timeout
-        if connection.sock is not None:
-            connection.sock.settimeout(timeout)
+        if connection.sock is None:
+            connection.connect()
+            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection.sock.settimeout(timeout)
         return connection, reused
 
     def _drop(self) -> None:
