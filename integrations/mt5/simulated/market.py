@@ -14,20 +14,20 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from integrations.mt5 import constants as c
 from integrations.mt5.simulated.catalogue import SymbolSpec
 
 FEED_MODES = ("walk", "flat", "frozen")
 MINUTE_MS = 60_000
+_BID_ASK = c.TICK_FLAG_BID | c.TICK_FLAG_ASK
 DAY_MS = 86_400_000
 
 
-@dataclass(frozen=True)
-class Quote:
+class Quote(NamedTuple):
     time_msc: int  # server clock
     bid: int  # points
     ask: int
@@ -51,6 +51,7 @@ class Feed:
         self.interval_ms = interval_ms
         self.mode = "walk"
         self.open_override: bool | None = None
+        self._session_cache: tuple[int, bool] = (-1, True)
         self._rng = random.Random(f"{seed}:{spec.name}:walk")
         step_days = interval_ms / DAY_MS
         self._sigma = max(spec.to_points(spec.start_bid) * spec.daily_volatility * math.sqrt(step_days), 0.0)
@@ -78,38 +79,57 @@ class Feed:
         sessions = self.spec.sessions
         if sessions is None:
             return True
-        moment = datetime.fromtimestamp(at_ms / 1000, tz=UTC)  # server wall clock, read as naive-in-UTC
-        minute = moment.hour * 60 + moment.minute
-        return any(day == moment.weekday() and start <= minute < end for day, start, end in sessions)
+        minute_index = at_ms // MINUTE_MS
+        if self._session_cache[0] != minute_index:
+            moment = datetime.fromtimestamp(at_ms / 1000, tz=UTC)  # server wall clock, read as naive-in-UTC
+            minute = moment.hour * 60 + moment.minute
+            is_open = any(day == moment.weekday() and start <= minute < end for day, start, end in sessions)
+            self._session_cache = (minute_index, is_open)
+        return self._session_cache[1]
 
     # --- the walk ------------------------------------------------------------------------------------------------
-    def _snap(self, points: int) -> int:
-        tick = self.spec.tick_points
-        return max(tick, round(points / tick) * tick)
+    @property
+    def spec(self) -> SymbolSpec:
+        return self._spec
 
-    def _next_spread(self) -> int:
-        base = self.spec.spread
-        jitter = round(self._rng.gauss(0.0, max(base * 0.15, 0.5)))
-        return self._snap(min(max(base + jitter, math.ceil(base * 0.6)), base * 2))
+    @spec.setter
+    def spec(self, spec: SymbolSpec) -> None:
+        self._spec = spec
+        self._tick = spec.tick_points
+        self._spread_sd = max(spec.spread * 0.15, 0.5)
+        self._spread_range = (math.ceil(spec.spread * 0.6), spec.spread * 2)
+
+    def _snap(self, points: int) -> int:
+        tick = self._tick
+        return max(tick, round(points / tick) * tick)
 
     def step(self, at_ms: int) -> Quote | None:
         """Process the grid point `at_ms` (must be `next_ms`). Returns the new quote, or None when no tick came."""
         self.next_ms = at_ms + self.interval_ms
-        if self.mode == "frozen" or not self.is_open(at_ms):
+        mode = self.mode
+        if mode == "frozen":
             return None
-        bid, spread = self.quote.bid, self.quote.ask - self.quote.bid
-        if self.mode == "walk":
-            bid = max(self.spec.tick_points, bid + self._snap_signed(self._rng.gauss(0.0, self._sigma)))
-            spread = self._next_spread()
-        flags = (c.TICK_FLAG_BID if bid != self.quote.bid else 0) | (
-            c.TICK_FLAG_ASK if bid + spread != self.quote.ask else 0
+        if (self.open_override is not None or self._spec.sessions is not None) and not self.is_open(at_ms):
+            return None
+        previous = self.quote
+        if mode == "walk":
+            tick, gauss = self._tick, self._rng.gauss
+            bid = max(tick, previous.bid + round(gauss(0.0, self._sigma) / tick) * tick)
+            low, high = self._spread_range
+            spread = min(max(self._spec.spread + round(gauss(0.0, self._spread_sd)), low), high)
+            spread = max(tick, round(spread / tick) * tick)
+        else:
+            bid, spread = previous.bid, previous.ask - previous.bid
+        ask = bid + spread
+        flags = (c.TICK_FLAG_BID if bid != previous.bid else 0) | (
+            c.TICK_FLAG_ASK if ask != previous.ask else 0
         )
-        self.quote = Quote(at_ms, bid, bid + spread, flags or (c.TICK_FLAG_BID | c.TICK_FLAG_ASK))
+        self.quote = Quote(at_ms, bid, ask, flags or _BID_ASK)
         self._record(self.quote)
         return self.quote
 
     def _snap_signed(self, delta: float) -> int:
-        tick = self.spec.tick_points
+        tick = self._tick
         return round(delta / tick) * tick
 
     def set_price(self, at_ms: int, bid: int, ask: int, *, mode: str) -> Quote:
@@ -217,6 +237,11 @@ class Market:
         """Move the named feeds to `until_ms` together, grid point by grid point; after each grid point where a
         feed ticked, call `on_tick(time_ms, changed_names)` (the engine checks SL/TP/stop-out there)."""
         feeds = [self.feeds[name] for name in dict.fromkeys(names)]
+        if on_tick is None:  # independent feeds: no need to interleave them
+            for feed in feeds:
+                while feed.next_ms <= until_ms:
+                    feed.step(feed.next_ms)
+            return
         while True:
             due = [feed for feed in feeds if feed.next_ms <= until_ms]
             if not due:
