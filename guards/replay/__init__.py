@@ -1,0 +1,1 @@
+"""The scenario runner behind `manage.py run_scenario` (parser + runner)."""

@@ -1,0 +1,27 @@
+"""Guard services (writes). Re-exported so callers import from `guards.services`."""
+
+from guards.services.autoclose import (
+    CloseOutcome,
+    close_intent_drive,
+    close_intents_complete,
+    position_close,
+    positions_close_all,
+)
+from guards.services.evaluate import GuardEvaluation, account_guards_evaluate
+from guards.services.liquidation import LiquidationResult, account_liquidate
+from guards.services.reset import guard_reset
+from guards.services.settings import guard_settings_update
+
+__all__ = [
+    "CloseOutcome",
+    "GuardEvaluation",
+    "LiquidationResult",
+    "account_guards_evaluate",
+    "account_liquidate",
+    "close_intent_drive",
+    "close_intents_complete",
+    "guard_reset",
+    "guard_settings_update",
+    "position_close",
+    "positions_close_all",
+]

@@ -1,0 +1,460 @@
+"""Drawdown and daily-loss guards, evaluated on every fresh snapshot (shared/spec/guards.md "Drawdown guard").
+
+`account_guards_evaluate` is called by the account sync after it stored the snapshot and the live positions. It
+costs two queries in the steady state: one `SELECT ... FOR UPDATE` that brings the state, the account override and
+the global settings, and one `UPDATE` of the state. Transitions add one INSERT for their alerts (and, while halted
+with positions open, one look-up of close intents). Closing is never done here: decisions are handed to the
+dispatcher (Celery tasks after commit), so a sync never waits on order_send.
+"""
+
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import JSONField, Subquery
+from django.db.models.functions import JSONObject
+
+from accounts.models import AccountSnapshot, TradingAccount
+from guards.clock import guard_now
+from guards.models import (
+    GLOBAL_SETTINGS_PK,
+    LEVEL_RANK,
+    SETTING_FIELDS,
+    AlertKind,
+    CloseIntent,
+    CloseTrigger,
+    Guard,
+    GuardAlert,
+    GuardSettings,
+    GuardState,
+    GuardStatus,
+    Level,
+)
+from guards.selectors import EffectiveGuardSettings, guard_settings_effective
+from guards.services.alerts import alert_build, alerts_record
+from guards.services.dispatch import dispatcher_get
+from integrations.mt5.errors import GatewayError
+from integrations.mt5.gateway import Mt5Gateway
+
+logger = logging.getLogger(__name__)
+
+HUNDRED = Decimal(100)
+PERCENT_PLACES = Decimal("0.0001")
+DEAL_TYPE_BALANCE = 2
+# A sync that finds a liquidation this late (the task was lost, the worker died before starting it) re-dispatches it.
+LIQUIDATION_OVERDUE = timedelta(seconds=1)
+
+_STATE_FIELDS = [
+    f.name
+    for f in GuardState._meta.local_fields
+    if f.name not in ("account", "reset_by", "reset_at", "reset_reason")
+]
+
+
+class _DecimalDecoder(json.JSONDecoder):
+    """Settings read as JSON keep exact decimals (no float round trip)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["parse_float"] = Decimal
+        super().__init__(*args, **kwargs)
+
+
+@dataclass
+class GuardEvaluation:
+    status: str
+    fresh: bool
+    drawdown_percent: Decimal | None = None
+    daily_loss_percent: Decimal | None = None
+    waiting: str = ""
+    alerts: list[GuardAlert] = field(default_factory=list)
+
+
+@dataclass
+class _Context:
+    account_id: int
+    state: GuardState
+    cfg: EffectiveGuardSettings
+    now: datetime
+    alerts: list[GuardAlert] = field(default_factory=list)
+    actions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def alert(self, **kwargs: Any) -> None:
+        self.alerts.append(alert_build(account_id=self.account_id, now=self.now, **kwargs))
+
+
+# ---------------------------------------------------------------- state access
+
+
+def guard_state_lock(*, account_id: int) -> tuple[GuardState, EffectiveGuardSettings]:
+    """The state row locked for update, with the effective settings, in ONE query (creates the row the first time).
+
+    The global settings come as one JSON sub-select and the override through a join, so nothing is cached and a
+    change in the admin applies to the next sync."""
+    global_row = GuardSettings.objects.filter(pk=GLOBAL_SETTINGS_PK).values(
+        json=JSONObject(**{name: name for name in SETTING_FIELDS})
+    )[:1]
+    query = (
+        GuardState.objects.select_for_update(of=("self",))
+        .select_related("account__guard_settings")
+        .annotate(global_settings=Subquery(global_row, output_field=JSONField(decoder=_DecimalDecoder)))
+    )
+    try:
+        state = query.get(pk=account_id)
+    except GuardState.DoesNotExist:
+        GuardState.objects.bulk_create([GuardState(account_id=account_id)], ignore_conflicts=True)
+        state = query.get(pk=account_id)
+    global_values = state.global_settings
+    override = getattr(state.account, "guard_settings", None)
+    return state, guard_settings_effective(global_values=global_values, override=override)
+
+
+def guard_state_save(*, state: GuardState) -> None:
+    state.full_clean(exclude=["account", "reset_by"], validate_unique=False, validate_constraints=False)
+    state.save(update_fields=_STATE_FIELDS)
+
+
+# ---------------------------------------------------------------- arithmetic
+
+
+def percent_below(reference: Decimal | None, equity: Decimal) -> Decimal | None:
+    """(reference - equity) / reference * 100, or None when there is no positive reference."""
+    if reference is None or reference <= 0:
+        return None
+    return ((reference - equity) / reference * HUNDRED).quantize(PERCENT_PLACES)
+
+
+def level_of(value: Decimal | None, warning: Decimal | None, critical: Decimal | None) -> Level:
+    if value is None:
+        return Level.NORMAL
+    if critical is not None and value >= critical:
+        return Level.CRITICAL
+    if warning is not None and value >= warning:
+        return Level.WARNING
+    return Level.NORMAL
+
+
+def level_step(
+    *,
+    current: str,
+    warning_count: int,
+    critical_count: int,
+    value: Decimal | None,
+    warning: Decimal | None,
+    critical: Decimal | None,
+    confirm: int,
+    latched: bool,
+) -> tuple[Level, int, int]:
+    """One fresh reading through the confirmation rule.
+
+    A level is entered after `confirm` consecutive readings at or beyond it; it is left downward at the first
+    reading below it; `critical` does not move while latched (tripped or halted)."""
+    at_warning = value is not None and warning is not None and value >= warning
+    at_critical = value is not None and critical is not None and value >= critical
+    warning_count = warning_count + 1 if at_warning else 0
+    critical_count = critical_count + 1 if at_critical else 0
+    rank = LEVEL_RANK[Level(current)]
+    if latched and current == Level.CRITICAL:
+        return Level.CRITICAL, warning_count, critical_count
+    if at_critical and (critical_count >= confirm or rank >= LEVEL_RANK[Level.CRITICAL]):
+        return Level.CRITICAL, warning_count, critical_count
+    if at_warning and (warning_count >= confirm or rank >= LEVEL_RANK[Level.WARNING]):
+        return Level.WARNING, warning_count, critical_count
+    return Level.NORMAL, warning_count, critical_count
+
+
+def status_of(state: GuardState) -> GuardStatus:
+    if state.status in (GuardStatus.TRIPPED, GuardStatus.HALTED):
+        return GuardStatus(state.status)
+    if Level.WARNING in (state.drawdown_level, state.daily_loss_level):
+        return GuardStatus.WARNING
+    return GuardStatus.NORMAL
+
+
+# ---------------------------------------------------------------- steps
+
+
+def _freshness(*, state: GuardState, snapshot: AccountSnapshot | None, now: datetime) -> str:
+    """Empty when the snapshot is a new, fresh reading; otherwise why the guard must wait."""
+    if snapshot is None:
+        return "no snapshot: the terminal could not be read"
+    if state.last_snapshot_id == snapshot.pk:
+        return "already evaluated"
+    if state.last_snapshot_at is not None and snapshot.taken_at <= state.last_snapshot_at:
+        return "older than the last snapshot evaluated"
+    age = (now - snapshot.taken_at).total_seconds()
+    if age > settings.ACCOUNT_SNAPSHOT_STALE_SECONDS:
+        return f"stale: taken {int(age)} s ago"
+    return ""
+
+
+def _balance_adjust(ctx: _Context, *, snapshot: AccountSnapshot, gateway: Mt5Gateway | None) -> None:
+    """A deposit or withdrawal (balance deals since the last snapshot) moves the peak and the day anchor by its
+    amount, so it is neither a drawdown nor a new high-water mark. Audited. Only looked up when the balance moved."""
+    state = ctx.state
+    if (
+        gateway is None
+        or state.last_balance is None
+        or state.last_snapshot_at is None
+        or snapshot.balance == state.last_balance
+    ):
+        return
+    try:
+        deals = gateway.deals(since=state.last_snapshot_at, until=snapshot.taken_at + timedelta(seconds=1))
+    except GatewayError as exc:
+        logger.warning("account %s: balance deals not readable (%s); peak not adjusted", ctx.account_id, exc)
+        return
+    amount = sum(
+        (
+            d.profit
+            for d in deals
+            if d.type == DEAL_TYPE_BALANCE and state.last_snapshot_at < d.time <= snapshot.taken_at
+        ),
+        Decimal("0"),
+    )
+    if not amount:
+        return
+    old_peak, old_anchor = state.peak_equity, state.day_anchor
+    if state.peak_equity is not None:
+        state.peak_equity = max(state.peak_equity + amount, Decimal("0"))
+    if state.day_anchor is not None:
+        state.day_anchor = max(state.day_anchor + amount, Decimal("0"))
+    ctx.alert(
+        kind=AlertKind.PEAK_ADJUSTED,
+        guard=Guard.DRAWDOWN,
+        message=f"{'Deposit' if amount > 0 else 'Withdrawal'} of {abs(amount)}: peak {old_peak} → {state.peak_equity}",
+        detail={
+            "amount": str(amount),
+            "peak": [str(old_peak), str(state.peak_equity)],
+            "day_anchor": [str(old_anchor), str(state.day_anchor)],
+        },
+    )
+
+
+def _peak_and_anchor(ctx: _Context, *, snapshot: AccountSnapshot) -> None:
+    state = ctx.state
+    if state.peak_equity is None or snapshot.equity > state.peak_equity:
+        state.peak_equity = snapshot.equity
+        state.peak_at = snapshot.taken_at
+    day = snapshot.server_wall_time.date()
+    if state.broker_day != day or state.day_anchor is None:
+        state.broker_day = day
+        state.day_anchor = max(snapshot.balance, snapshot.equity)
+
+
+def _levels(ctx: _Context, *, equity: Decimal) -> None:
+    state, cfg = ctx.state, ctx.cfg
+    latched = state.status in (GuardStatus.TRIPPED, GuardStatus.HALTED)
+    readings = (
+        (Guard.DRAWDOWN, "drawdown", percent_below(state.peak_equity, equity), cfg.drawdown_warning_percent,
+         cfg.drawdown_critical_percent),
+        (Guard.DAILY_LOSS, "daily_loss", percent_below(state.day_anchor, equity), cfg.daily_loss_warning_percent,
+         cfg.daily_loss_critical_percent),
+    )  # fmt: skip
+    for guard, prefix, value, warning, critical in readings:
+        if warning is None and critical is None:
+            value = None  # the guard is off
+        current = getattr(state, f"{prefix}_level")
+        level, warning_count, critical_count = level_step(
+            current=current,
+            warning_count=getattr(state, f"{prefix}_warning_count"),
+            critical_count=getattr(state, f"{prefix}_critical_count"),
+            value=value,
+            warning=warning,
+            critical=critical,
+            confirm=cfg.confirm_readings,
+            latched=latched,
+        )
+        setattr(state, f"{prefix}_percent", value)
+        setattr(state, f"{prefix}_warning_count", warning_count)
+        setattr(state, f"{prefix}_critical_count", critical_count)
+        if level != current:
+            setattr(state, f"{prefix}_level", level)
+            ctx.alert(
+                kind=AlertKind.GUARD_LEVEL,
+                guard=guard,
+                level=level,
+                value=value,
+                message=f"{guard.label} {value}% → {level}",
+                detail={"from": current, "to": level, "warning": _str(warning), "critical": _str(critical)},
+            )
+
+
+def _trip(ctx: _Context) -> None:
+    state, cfg = ctx.state, ctx.cfg
+    if state.status in (GuardStatus.TRIPPED, GuardStatus.HALTED):
+        return
+    if state.drawdown_level == Level.CRITICAL:
+        guard, value = Guard.DRAWDOWN, state.drawdown_percent
+    elif state.daily_loss_level == Level.CRITICAL:
+        guard, value = Guard.DAILY_LOSS, state.daily_loss_percent
+    else:
+        return
+    state.status = GuardStatus.TRIPPED
+    state.trip_id = uuid.uuid4()
+    state.trip_guard = guard
+    state.tripped_at = ctx.now
+    state.liquidate_at = ctx.now + timedelta(seconds=cfg.liquidation_grace_seconds)
+    state.liquidation_started_at = None
+    state.halted_at = None
+    ctx.alert(
+        kind=AlertKind.LIQUIDATION_SCHEDULED,
+        guard=guard,
+        level=Level.CRITICAL,
+        value=value,
+        message=f"{guard.label} critical ({value}%): every position will be closed at "
+        f"{state.liquidate_at:%H:%M:%S} UTC unless it recovers",
+        detail={"at": state.liquidate_at.isoformat(), "trip_id": str(state.trip_id)},
+    )
+    ctx.actions.append(
+        (
+            "liquidation",
+            {
+                "account_id": ctx.account_id,
+                "trip_id": str(state.trip_id),
+                "countdown": float(cfg.liquidation_grace_seconds),
+            },
+        )
+    )
+
+
+def _overdue(ctx: _Context) -> None:
+    """Safety net: a tripped account whose liquidation never started is re-dispatched by the next sync."""
+    state = ctx.state
+    if (
+        state.status == GuardStatus.TRIPPED
+        and state.liquidation_started_at is None
+        and state.liquidate_at is not None
+        and ctx.now >= state.liquidate_at + LIQUIDATION_OVERDUE
+    ):
+        logger.warning(
+            "account %s: liquidation %s overdue; dispatching it again", ctx.account_id, state.trip_id
+        )
+        ctx.actions.append(
+            ("liquidation", {"account_id": ctx.account_id, "trip_id": str(state.trip_id), "countdown": 0.0})
+        )
+
+
+def halt_trigger_key(trip_id: object) -> str:
+    """One key per liquidation episode: the liquidation and any position that appears while halted share it."""
+    return f"halt:{trip_id}"
+
+
+def _halted_positions(ctx: _Context, *, positions: Sequence[Any]) -> None:
+    state = ctx.state
+    if state.status != GuardStatus.HALTED or not positions:
+        return
+    trigger_key = halt_trigger_key(state.trip_id)
+    by_ticket = {int(p.ticket): p for p in positions}
+    known = set(
+        CloseIntent.objects.filter(idempotency_key__in=[f"{trigger_key}:{t}" for t in by_ticket]).values_list(
+            "ticket", flat=True
+        )
+    )
+    new = sorted(t for t in by_ticket if t not in known)
+    if not new:
+        return
+    closing = ctx.cfg.close_new_positions_when_halted
+    for ticket in new:
+        position = by_ticket[ticket]
+        ctx.alert(
+            kind=AlertKind.HALTED_POSITION,
+            guard=Guard(state.trip_guard) if state.trip_guard else Guard.SYSTEM,
+            ticket=ticket,
+            symbol=str(getattr(position, "symbol", "")),
+            message=f"Position #{ticket} opened while the account is halted: "
+            + ("closing it" if closing else "reported only (closing is off)"),
+            detail={"closing": closing},
+        )
+    if closing:
+        ctx.actions.append(
+            (
+                "closes",
+                {
+                    "account_id": ctx.account_id,
+                    "trigger": CloseTrigger.HALTED,
+                    "trigger_key": trigger_key,
+                    "tickets": new,
+                },
+            )
+        )
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _dispatch(actions: list[tuple[str, dict[str, Any]]]) -> None:
+    target = dispatcher_get()
+    for kind, kwargs in actions:
+        if kind == "liquidation":
+            target.liquidation(**kwargs)
+        else:
+            target.closes(**kwargs)
+
+
+# ---------------------------------------------------------------- the service
+
+
+def account_guards_evaluate(
+    *,
+    account: TradingAccount,
+    snapshot: AccountSnapshot | None,
+    positions: Sequence[Any],
+    gateway: Mt5Gateway | None = None,
+    now: datetime | None = None,
+) -> GuardEvaluation:
+    """Run every guard on the sync's fresh snapshot and positions. Never raises for a terminal failure.
+
+    A missing, stale or already-seen snapshot changes nothing (never read as flat or as no drawdown): the guard
+    records once that it is waiting for a fresh one. The market guard runs on the positions either way."""
+    from guards.services.market import market_guard_evaluate
+
+    now = now or guard_now()
+    with transaction.atomic(savepoint=False):
+        state, cfg = guard_state_lock(account_id=account.pk)
+        ctx = _Context(account_id=account.pk, state=state, cfg=cfg, now=now)
+        waiting = _freshness(state=state, snapshot=snapshot, now=now)
+        if waiting:
+            if waiting != "already evaluated" and not state.waiting_for_fresh:
+                state.waiting_for_fresh = True
+                ctx.alert(
+                    kind=AlertKind.SNAPSHOT_STALE,
+                    guard=Guard.SYSTEM,
+                    message=f"Guards waiting for a fresh snapshot ({waiting})",
+                    detail={"reason": waiting},
+                )
+        else:
+            assert snapshot is not None  # noqa: S101 - _freshness returned "" only for a snapshot
+            state.waiting_for_fresh = False
+            _balance_adjust(ctx, snapshot=snapshot, gateway=gateway)
+            _peak_and_anchor(ctx, snapshot=snapshot)
+            _levels(ctx, equity=snapshot.equity)
+            _trip(ctx)
+            state.last_snapshot_id = snapshot.pk
+            state.last_snapshot_at = snapshot.taken_at
+            state.last_balance = snapshot.balance
+            state.last_equity = snapshot.equity
+        _overdue(ctx)
+        _halted_positions(ctx, positions=positions)
+        if cfg.market_guard_enabled and gateway is not None:
+            market_guard_evaluate(ctx=ctx, positions=positions, gateway=gateway)
+        state.status = status_of(state)
+        state.evaluated_at = now
+        guard_state_save(state=state)
+        alerts = alerts_record(alerts=ctx.alerts)
+    _dispatch(ctx.actions)
+    return GuardEvaluation(
+        status=state.status,
+        fresh=not waiting,
+        drawdown_percent=state.drawdown_percent,
+        daily_loss_percent=state.daily_loss_percent,
+        waiting=waiting,
+        alerts=alerts,
+    )
