@@ -174,12 +174,10 @@ def _symbol_terms(
     *, gateway: "Mt5Gateway", symbol: str, side: str, entries: Sequence[Decimal]
 ) -> sizing.SymbolTerms:
     spec = gateway.symbol(symbol)
-    # One margin per lot for the whole setup: the largest the terminal quotes at any entry, so the margin check
-    # never understates what the three orders need.
-    margin_per_lot = max(
-        gateway.margin_for(side=Side(side), symbol=symbol, volume=Decimal(1), price=price)
-        for price in sorted(set(entries))
-    )
+    # One margin per lot for the whole setup, quoted at the highest entry: order_calc_margin never falls as the price
+    # rises (price-proportional or price-independent in every calc mode, shared/mt5/REFERENCE.md §7), so this is
+    # the largest any entry needs and the margin check never understates the setup. One terminal call, not three.
+    margin_per_lot = gateway.margin_for(side=Side(side), symbol=symbol, volume=Decimal(1), price=max(entries))
     return sizing.SymbolTerms(
         name=spec.name,
         digits=spec.digits,

@@ -170,12 +170,18 @@ def test_trade_setup_size_uses_the_configuration_in_force(owner, trader, trader_
     assert log.result["entries"][0]["volume"] == "0.30"
 
 
-def test_margin_per_lot_is_the_largest_the_terminal_quotes_for_any_entry(
-    trader, trader_account, stub_terminal
-):
-    trade_setup_size(account=trader_account, actor=trader, gateway=stub_terminal, **SPEC_SETUP)
-    margin_calls = [call for call in stub_terminal.calls if call.startswith("margin")]
-    assert margin_calls == [f"margin buy EURUSD 1 {price}" for price in ("1.0830", "1.0840", "1.0850")]
+def test_margin_per_lot_is_quoted_once_at_the_highest_entry(trader, trader_account, stub_terminal):
+    sell = {
+        "symbol": "EURUSD",
+        "side": "sell",
+        "entries": [D("1.0830"), D("1.0850"), D("1.0840")],
+        "sl": D("1.09"),
+    }
+    log = trade_setup_size(account=trader_account, actor=trader, gateway=stub_terminal, **sell)
+    assert [call for call in stub_terminal.calls if call.startswith("margin")] == [
+        "margin sell EURUSD 1 1.0850"
+    ]
+    assert log.inputs["symbol_terms"]["margin_per_lot"] == "1085.0"
 
 
 def test_stale_account_is_a_logged_rejection_without_asking_the_terminal(trader, stub_terminal):
