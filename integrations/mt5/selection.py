@@ -58,11 +58,16 @@ _stores: dict[str, BreakerStore] = {}
 
 
 def _setting(name: str, default: Any) -> Any:
-    from django.conf import settings
-
-    if not settings.configured:
+    """A Django setting, or `default` outside Django (bench scripts, the bridge host)."""
+    try:
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
+    except ImportError:
         return default
-    return getattr(settings, name, default)
+    try:
+        return getattr(settings, name, default)
+    except ImproperlyConfigured:
+        return default
 
 
 def breaker_store() -> BreakerStore:
