@@ -69,6 +69,7 @@ class SymbolSpec:
     swap_mode: int = c.SYMBOL_SWAP_MODE_POINTS
     swap_long: float = 0.0
     swap_short: float = 0.0
+    swap_rollover3days: int = c.DAY_OF_WEEK_WEDNESDAY  # the night charged three times
     commission_per_lot: Decimal = Decimal(
         "0"
     )  # account currency, charged per side (negative deal commission)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from integrations.mt5 import constants as c
+from integrations.mt5.simulated import triggers
 from integrations.mt5.simulated.account import Account, Deal, Order, Position
 from integrations.mt5.simulated.catalogue import SymbolSpec
 from integrations.mt5.simulated.clock import SimClock
@@ -62,6 +63,7 @@ class FillPlan:
     open_volume: Decimal
     profit: Decimal  # realised, account currency, rounded
     commission: Decimal
+    swap: Decimal  # accumulated swap realised with the closed part
     after: list[Position]  # all positions as they would be afterwards
 
     @property
@@ -74,11 +76,13 @@ def _opposite(order_type: int) -> int:
 
 
 class Engine:
-    def __init__(self, account: Account, market: Market, clock: SimClock) -> None:
+    def __init__(self, account: Account, market: Market, clock: SimClock, *, swaps: bool = True) -> None:
         self.account = account
         self.market = market
         self.clock = clock
         self.money = MoneyCalc(market, account.currency)
+        self.swaps = swaps  # charge swaps at the daily rollover
+        self.rollover_day = clock.server_ms() // 86_400_000
 
     # --- time and prices -----------------------------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -94,7 +98,7 @@ class Engine:
 
     def sync(self) -> None:
         """Bring every symbol that matters for the account up to now, firing SL/TP/stop-out/pending on the way."""
-        self.market.advance(self.active_symbols(), self.now_ms(), self._on_tick)
+        self.market.advance(self.active_symbols(), self.now_ms(), self.on_tick)
 
     def refresh(self, names: Iterable[str]) -> None:
         """Catch up symbols that are only being looked at (no positions on them)."""
@@ -175,7 +179,7 @@ class Engine:
         commission = round_money(-spec.commission_per_lot * volume, acct.currency)
         after = [replace(p) for p in acct.positions.values() if target is None or p.ticket != target.ticket]
         if target is None or target.is_buy == is_buy:
-            entry, close_volume, open_volume, profit = c.DEAL_ENTRY_IN, ZERO, volume, ZERO
+            entry, close_volume, open_volume, profit, swap = c.DEAL_ENTRY_IN, ZERO, volume, ZERO, ZERO
             if target is None:
                 after.append(self._new_position(0, symbol, order_type, volume, price))
             else:
@@ -189,11 +193,14 @@ class Engine:
             open_volume = volume - close_volume
             raw = self.money.profit(spec, target.is_buy, close_volume, target.price_open, price)
             profit = round_money(raw, acct.currency)
+            swap = round_money(target.swap * close_volume / target.volume, acct.currency)
             entry = c.DEAL_ENTRY_INOUT if open_volume > 0 else c.DEAL_ENTRY_OUT
             if open_volume > 0:
-                after.append(replace(target, type=1 - target.type, volume=open_volume, price_open=price))
+                after.append(
+                    replace(target, type=1 - target.type, volume=open_volume, price_open=price, swap=ZERO)
+                )
             elif close_volume < target.volume:
-                after.append(replace(target, volume=target.volume - close_volume))
+                after.append(replace(target, volume=target.volume - close_volume, swap=target.swap - swap))
         return FillPlan(
             symbol,
             order_type,
@@ -205,6 +212,7 @@ class Engine:
             open_volume,
             profit,
             commission,
+            swap,
             after,
         )
 
@@ -262,9 +270,10 @@ class Engine:
                 target.sl, target.tp = sl or target.sl, tp or target.tp
             elif plan.open_volume > 0:  # netting reversal
                 target.type, target.volume, target.price_open = 1 - target.type, plan.open_volume, plan.price
-                target.sl, target.tp = sl, tp
+                target.sl, target.tp, target.swap = sl, tp, ZERO
             else:
                 target.volume -= plan.close_volume
+                target.swap -= plan.swap
                 if target.volume <= 0:
                     del acct.positions[target.ticket]
         if order is None:
@@ -304,19 +313,11 @@ class Engine:
             plan.symbol,
             comment,
             commission=plan.commission,
+            swap=plan.swap,
         )
         acct.deals.append(deal)
-        acct.balance += plan.profit + plan.commission
+        acct.balance += plan.profit + plan.commission + plan.swap
         return ticket, deal.ticket
-
-    def close_by_server(self, position: Position, reason: int, comment: str, time_ms: int) -> int:
-        price = self.close_price(position)
-        order_type = _opposite(position.type)
-        plan = self.plan(position.symbol, order_type, position.volume, price, position.ticket)
-        _, deal = self.commit(
-            plan, magic=position.magic, comment=comment, reason=reason, request_price=price, time_ms=time_ms
-        )
-        return deal
 
     def balance_operation(self, amount: Decimal, comment: str, *, credit: bool = False) -> int:
         acct = self.account
@@ -343,42 +344,10 @@ class Engine:
             acct.balance += amount
         return deal.ticket
 
-    # --- server-side triggers ------------------------------------------------------------------------------------
-    def _on_tick(self, time_ms: int, changed: list[str]) -> None:
-        from integrations.mt5.simulated.pending import process_pending
-
-        process_pending(self, time_ms, changed)
-        for position in list(self.account.positions.values()):
-            if position.symbol in changed:
-                self._check_stops(position, time_ms)
-        self.check_stop_out(time_ms)
-
-    def _check_stops(self, position: Position, time_ms: int) -> None:
-        spec = self.market.spec(position.symbol)
-        price = self.close_price(position)
-        sl, tp = position.sl, position.tp
-        if position.is_buy:
-            hit_sl, hit_tp = sl > 0 and price <= sl, tp > 0 and price >= tp
-        else:
-            hit_sl, hit_tp = sl > 0 and price >= sl, tp > 0 and price <= tp
-        if hit_sl:
-            self.close_by_server(position, c.DEAL_REASON_SL, f"[sl {sl:.{spec.digits}f}]", time_ms)
-        elif hit_tp:
-            self.close_by_server(position, c.DEAL_REASON_TP, f"[tp {tp:.{spec.digits}f}]", time_ms)
-
-    def _stopped_out(self, snap: Snapshot) -> bool:
-        if snap.margin <= 0:
-            return False
-        if self.account.margin_so_mode == c.ACCOUNT_STOPOUT_MODE_MONEY:
-            return snap.equity <= self.account.margin_so_so
-        return snap.margin_level <= self.account.margin_so_so
+    # --- server-side events (triggers.py) ------------------------------------------------------------------------
+    def on_tick(self, time_ms: int, changed: list[str]) -> None:
+        """After prices moved: rollover swaps, pending orders, SL/TP, stop-out."""
+        triggers.on_tick(self, time_ms, changed)
 
     def check_stop_out(self, time_ms: int | None = None) -> None:
-        time_ms = self.now_ms() if time_ms is None else time_ms
-        while self.account.positions:
-            snap = self.snapshot()
-            if not self._stopped_out(snap):
-                return
-            worst = min(self.account.positions.values(), key=self.position_profit)
-            comment = f"[so {snap.margin_level:.2f}%/{snap.equity:.2f}/{snap.margin:.2f}]"
-            self.close_by_server(worst, c.DEAL_REASON_SO, comment, time_ms)
+        triggers.check_stop_out(self, self.now_ms() if time_ms is None else time_ms)

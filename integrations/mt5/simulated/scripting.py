@@ -93,7 +93,7 @@ class ScriptingMixin:
             quote = feed.set_price(
                 self._engine.now_ms(), bid_points, ask_points, mode="walk" if walk else "flat"
             )
-            self._engine._on_tick(quote.time_msc, [symbol])
+            self._engine.on_tick(quote.time_msc, [symbol])
 
     def sim_set_feed(self, symbol: str, mode: str) -> None:
         """'walk' (random walk), 'flat' (price held, quotes keep coming) or 'frozen' (no ticks: a stale feed)."""

@@ -37,7 +37,8 @@ class SimulatedTerminal(TerminalApiMixin, ScriptingMixin):
 
     `symbols`: None for the whole built-in catalogue; an iterable of names to use a subset; or a mapping
     name -> overrides (see `catalogue.build_spec`), where unknown names define new symbols. `clock`: real time by
-    default; pass `SimClock.fixed(...)` for a virtual clock. `sleep` is what latency faults call.
+    default; pass `SimClock.fixed(...)` for a virtual clock. `sleep` is what latency faults call. `swaps=False` turns
+    off the daily swap rollover (scenarios that want equity to move only with prices).
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class SimulatedTerminal(TerminalApiMixin, ScriptingMixin):
         history_bars: int = 1440,
         terminal_state: views.TerminalState | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        swaps: bool = True,
     ) -> None:
         if not isinstance(login, int) or isinstance(login, bool):
             raise TypeError("login must be an int")
@@ -98,7 +100,7 @@ class SimulatedTerminal(TerminalApiMixin, ScriptingMixin):
             margin_so_call=Decimal(str(margin_so_call)),
             margin_so_so=Decimal(str(margin_so_so)),
         )
-        self._engine = Engine(account, self._market, self._clock)
+        self._engine = Engine(account, self._market, self._clock, swaps=swaps)
         opening = Decimal(str(balance))
         if opening:
             self._engine.balance_operation(opening, "Initial deposit")

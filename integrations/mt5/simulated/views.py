@@ -230,7 +230,7 @@ def symbol_info(engine: Engine, feed: Feed, *, selected: bool) -> SymbolInfo:
         trade_freeze_level=spec.freeze_level,
         trade_exemode=spec.exemode,
         swap_mode=spec.swap_mode,
-        swap_rollover3days=c.DAY_OF_WEEK_WEDNESDAY,
+        swap_rollover3days=spec.swap_rollover3days,
         expiration_mode=spec.expiration_mode,
         filling_mode=spec.filling_mode,
         order_mode=spec.order_mode,

@@ -267,3 +267,31 @@ def test_build_spec_accepts_mt5_names_and_checks_them():
         build_spec("EURUSD", {"digits": 4, "point": 0.00001})
     with pytest.raises(ValueError, match="unknown symbol field"):
         build_spec("EURUSD", {"colour": "red"})
+
+
+# --- swaps -----------------------------------------------------------------------------------------------------------
+
+
+def test_swaps_roll_over_nightly_with_a_triple_wednesday():
+    terminal = make_terminal(tick_interval_ms=60_000)  # a coarse grid keeps multi-day tests fast
+    terminal.sim_set_price("EURUSD", 1.08500, 1.08510)
+    ticket = terminal.sim_open_manual("EURUSD", "buy", 1.0)  # Monday 09:00 server time
+    terminal.sim_set_time(datetime(2026, 3, 2, 23, 30, tzinfo=UTC))  # Tuesday 01:30 server
+    (position,) = terminal.positions_get()
+    assert position.swap == -7.5  # -7.5 points * 0.00001 * 100 000
+    terminal.sim_set_time(datetime(2026, 3, 4, 23, 30, tzinfo=UTC))  # Thursday 01:30: Tue + Wed (x3) nights
+    (position,) = terminal.positions_get()
+    assert position.swap == -37.5
+    info = terminal.account_info()
+    assert info.equity == pytest.approx(info.balance + position.profit - 37.5)
+    terminal.sim_close_manual(ticket)
+    out = terminal.history_deals_get(position=ticket)[-1]
+    assert out.swap == -37.5
+    assert terminal.account_info().balance == pytest.approx(10_000 + out.profit - 37.5)
+
+
+def test_swaps_can_be_switched_off():
+    terminal = make_terminal(tick_interval_ms=60_000, swaps=False)
+    terminal.sim_open_manual("EURUSD", "buy", 1.0)
+    terminal.sim_set_time(datetime(2026, 3, 3, 23, 30, tzinfo=UTC))
+    assert terminal.positions_get()[0].swap == 0.0
