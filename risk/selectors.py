@@ -25,7 +25,12 @@ SIZE_ANY_ACCOUNT_PERMISSION = "risk.size_any_account"
 
 
 class RiskConfigMissing(ApplicationError):
+    """Only on a database without the risk migrations' version 1: a deployment error, not a user's."""
+
     status_code = 500
+
+    def __init__(self) -> None:
+        super().__init__("No risk configuration exists; run the migrations (risk 0002 installs version 1).")
 
 
 def _pack(config: RiskConfigVersion) -> dict[str, Any]:
@@ -43,9 +48,7 @@ def risk_config_current() -> RiskConfigVersion:
         return _unpack(cached)
     config = RiskConfigVersion.objects.order_by("-version").first()
     if config is None:
-        raise RiskConfigMissing(
-            "No risk configuration exists; run the migrations (risk 0002 installs version 1)."
-        )
+        raise RiskConfigMissing()
     cache.add(CONFIG_CACHE_KEY, _pack(config), timeout=CONFIG_CACHE_SECONDS)
     return config
 

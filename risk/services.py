@@ -15,7 +15,7 @@ from integrations.mt5.errors import GatewayError, GatewayInvalidRequest
 from integrations.mt5.types import Side
 from risk import sizing
 from risk.models import RiskConfigVersion, TradeSetupRiskLog
-from risk.selectors import risk_config_current, risk_config_invalidate_cache
+from risk.selectors import RiskConfigMissing, risk_config_current, risk_config_invalidate_cache
 
 if TYPE_CHECKING:
     from integrations.mt5.gateway import Mt5Gateway
@@ -109,9 +109,7 @@ def risk_config_update(
     root = RiskConfigVersion.objects.select_for_update().filter(previous__isnull=True).first()
     current = RiskConfigVersion.objects.order_by("-version").first()
     if root is None or current is None:
-        raise ApplicationError(
-            "No risk configuration exists; run the migrations (risk 0002 installs version 1)."
-        )
+        raise RiskConfigMissing()
 
     values = risk_config_validate(
         risk_percent=current.risk_percent if risk_percent is None else risk_percent,
@@ -299,8 +297,8 @@ def trade_setup_size(
         row = log(None, TERMINAL_UNAVAILABLE)
         logger.warning("sizing on %s: terminal unavailable: %s", account, exc)
         raise TerminalUnavailable(
-            f"The terminal of account {account} did not answer; try again shortly.",
-            extra={"reason": TERMINAL_UNAVAILABLE, "log_id": row.pk},
+            f"The terminal of account {account} is not available ({exc.message}); try again shortly.",
+            extra={"reason": TERMINAL_UNAVAILABLE, "log_id": row.pk, "error": type(exc).__name__},
         ) from exc
     inputs["symbol_terms"] = _symbol_inputs(terms)
 
