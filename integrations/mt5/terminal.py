@@ -382,9 +382,10 @@ class TerminalGateway:
 
     def _remember(self, symbol: str) -> None:
         if symbol and symbol not in self._recent_symbols:
-            self._recent_symbols[symbol] = None
-            while len(self._recent_symbols) > 8:
-                self._recent_symbols.pop(next(iter(self._recent_symbols)))
+            with self._lock:
+                self._recent_symbols[symbol] = None
+                while len(self._recent_symbols) > 8:
+                    self._recent_symbols.pop(next(iter(self._recent_symbols)))
 
     # ------------------------------------------------------------------ reads
 

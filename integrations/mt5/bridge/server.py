@@ -257,12 +257,20 @@ class BridgeServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], *, backend: Any, secret: bytes) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        *,
+        backend: Any,
+        secret: bytes,
+        idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+    ) -> None:
         if not secret:
             raise ValueError("the bridge needs a shared secret")
         super().__init__(address, BridgeHandler)
         self.backend = backend
         self.secret = secret
+        self.idle_timeout = idle_timeout
         self.calls = 0  # calls executed (tests check that refused requests executed nothing)
         self._nonces: dict[str, float] = {}
         self._nonce_lock = threading.Lock()
@@ -291,6 +299,7 @@ class BridgeHandler(BaseHTTPRequestHandler):
     sys_version = ""
 
     def setup(self) -> None:
+        self.timeout = self.server.idle_timeout  # read timeout of the connection: idle keep-alives are closed
         super().setup()
         # Headers and body go out in separate writes: without this, Nagle + delayed ACK add ~40 ms per call.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -405,11 +414,16 @@ class BridgeHandler(BaseHTTPRequestHandler):
 
 
 def make_server(
-    *, backend: Any, secret: str | bytes, host: str = "127.0.0.1", port: int = 18812
+    *,
+    backend: Any,
+    secret: str | bytes,
+    host: str = "127.0.0.1",
+    port: int = 18812,
+    idle_timeout: float = IDLE_TIMEOUT_SECONDS,
 ) -> BridgeServer:
     """A ready server (call serve_forever()); port 0 picks a free port (see `.url`)."""
     key = secret.encode() if isinstance(secret, str) else secret
-    return BridgeServer((host, port), backend=backend, secret=key)
+    return BridgeServer((host, port), backend=backend, secret=key, idle_timeout=idle_timeout)
 
 
 def new_nonce() -> str:

@@ -366,3 +366,64 @@ def test_cli_native_backend_explains_itself_without_the_module():
     )
     assert result.returncode == 2
     assert "MetaTrader5 module is not installed" in result.stderr
+
+
+# ---------------------------------------------------------------------- keep-alive closed by the server
+
+
+@pytest.fixture
+def impatient_bridge(registry):
+    server = make_server(backend=SimulatedBackend(registry=registry), secret=SECRET, port=0, idle_timeout=0.2)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_a_read_is_retried_once_when_the_server_closed_the_idle_connection(impatient_bridge):
+    c = client(impatient_bridge)
+    assert c.account_info().login == 5001
+    first = c._local.connection
+    time.sleep(0.5)  # the server drops the idle keep-alive connection
+    assert c.account_info().login == 5001
+    assert c._local.connection is not first  # it was found closed and replaced
+    assert c.last_error() == (1, "Success")
+    assert impatient_bridge.calls == 2
+
+
+def test_order_send_is_never_retried_on_a_closed_connection(impatient_bridge, registry):
+    c = client(impatient_bridge)
+    c.account_info()
+    time.sleep(0.5)
+    assert c.order_send({"action": 1, "symbol": "EURUSD", "volume": 0.1}) is None
+    assert c.last_error() == (-10004, "No IPC connection")
+    assert "order_send" not in registry.terminal(5001, "Sim-Demo").names()
+    assert c.order_send({"action": 1, "symbol": "EURUSD", "volume": 0.1}).retcode == 10009  # fresh connection
+
+
+def test_cli_serves_a_simulated_terminal_when_run_as_a_file():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(  # noqa: S603 - our own script
+        [sys.executable, "integrations/mt5/bridge/server.py", "--backend", "simulated", "--port", str(port)],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "MT5_BRIDGE_SECRET": SECRET},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        c = BridgeClient(f"http://127.0.0.1:{port}", SECRET, login=9100, server="Cli-Sim", timeout=2)
+        deadline = time.monotonic() + 20
+        while c.initialize() is not True:
+            assert time.monotonic() < deadline, "the bridge did not come up"
+            assert process.poll() is None, process.stderr.read().decode()
+            time.sleep(0.1)
+        assert c.account_info().login == 9100
+        assert isinstance(c.symbol_info_tick("EURUSD"), structs.Tick)
+    finally:
+        process.terminate()
+        process.wait(10)
+        process.stderr.close()
