@@ -48,7 +48,7 @@ SERVER = "Scenario-Sim"
 RETRY_LIQUIDATION_SECONDS = 5.0
 
 
-class _TerminalProxy:
+class TerminalProxy:
     """The simulated terminal as the gateway sees it: counts the product's order_send calls per position ticket and
     applies `before_call` actions just before the named call reaches the terminal."""
 
@@ -58,6 +58,7 @@ class _TerminalProxy:
         self._lock = threading.Lock()
         self._hooks: dict[str, deque[tuple[str, Any]]] = defaultdict(deque)
         self.order_sends: Counter[int] = Counter()
+        self.requests: list[dict[str, Any]] = []
 
     def hook(self, call: str, action: str, args: Any) -> None:
         with self._lock:
@@ -73,6 +74,7 @@ class _TerminalProxy:
         self._before("order_send")
         with self._lock:
             self.order_sends[int(request.get("position") or 0)] += 1
+            self.requests.append(dict(request))
         return self._sim.order_send(request)
 
     def __getattr__(self, name: str) -> Any:
@@ -91,6 +93,26 @@ _HOOKABLE = frozenset(
     {"order_check", "positions_get", "account_info", "symbol_info", "symbol_info_tick", "copy_rates_from_pos",
      "history_deals_get", "history_orders_get", "terminal_info", "initialize", "login"}
 )  # fmt: skip
+
+
+def simulated_gateway(api: Any, *, login: int, server: str, clock: SimClock) -> ManagedGateway:
+    """The production gateway stack (ManagedGateway around TerminalGateway) over a simulated terminal, with its own
+    in-memory circuit breaker (never the shared Redis one) and the terminal's virtual clock."""
+    return ManagedGateway(
+        TerminalGateway(
+            api,
+            login=login,
+            password="",
+            server=server,
+            server_utc_offset=int(clock.server_utc_offset.total_seconds()),
+            clock=lambda: clock.utc_ms() / 1000,
+        ),
+        account_key=f"scenario-{secrets.token_hex(4)}",
+        breaker=CircuitBreaker(
+            "scenario", store=MemoryBreakerStore(), failure_threshold=5, reset_seconds=1.0
+        ),
+        backoff=Backoff(base=0.001, cap=0.01),
+    )
 
 
 @dataclass(order=True)
@@ -141,22 +163,8 @@ class _Run:
             )
         except (ValueError, TypeError, SimulatorError) as exc:
             raise ScenarioError(f"symbols/account: {exc}") from None
-        self.api = _TerminalProxy(self.sim, self._apply_action)
-        self.gateway = ManagedGateway(
-            TerminalGateway(
-                self.api,
-                login=scenario.login,
-                password="",
-                server=SERVER,
-                server_utc_offset=int(DEFAULT_SERVER_UTC_OFFSET.total_seconds()),
-                clock=lambda: self.clock.utc_ms() / 1000,
-            ),
-            account_key=f"scenario-{secrets.token_hex(4)}",
-            breaker=CircuitBreaker(
-                "scenario", store=MemoryBreakerStore(), failure_threshold=5, reset_seconds=1.0
-            ),
-            backoff=Backoff(base=0.001, cap=0.01),
-        )
+        self.api = TerminalProxy(self.sim, self._apply_action)
+        self.gateway = simulated_gateway(self.api, login=scenario.login, server=SERVER, clock=self.clock)
         self.jobs: list[_Job] = []
         self._seq = itertools.count()
         self.events: list[dict[str, Any]] = []
@@ -432,8 +440,8 @@ class _Run:
     def _final(self) -> dict[str, Any]:
         self._move_to(self.scenario.until)
         state = GuardState.objects.filter(account=self.account).first()
-        info = self.sim.account_info()
-        positions = self.sim.positions_get() or ()
+        info = self.gateway.account()
+        open_tickets = self.sim.sim_find_positions()
         delays = []
         scheduled_at = None
         for event in self.events:
@@ -446,9 +454,9 @@ class _Run:
             elif event["type"] == "liquidation_cancelled":
                 scheduled_at = None
         return {
-            "open_positions": sorted(int(p.ticket) for p in positions),
-            "equity": _num(Decimal(str(info.equity))),
-            "balance": _num(Decimal(str(info.balance))),
+            "open_positions": sorted(int(t) for t in open_tickets),
+            "equity": _num(info.equity),
+            "balance": _num(info.balance),
             "guard_state": state.status if state else "normal",
             "order_sends": {str(k): v for k, v in sorted(self.api.order_sends.items()) if k},
             "tickets": dict(sorted(self.tickets_by_comment.items())),
