@@ -7,7 +7,6 @@ from integrations.mt5 import constants as c
 from integrations.mt5.simulated import bars, views
 from integrations.mt5.simulated.api_support import api_call, keyword, no_arguments, only_keywords, positional
 from integrations.mt5.simulated.checks import parse_request, to_epoch
-from integrations.mt5.simulated.engine import Outcome
 from integrations.mt5.simulated.errors import (
     API_TRADING_DISABLED,
     CALL_FAILED,
@@ -16,6 +15,7 @@ from integrations.mt5.simulated.errors import (
     retcode_comment,
 )
 from integrations.mt5.simulated.money import ConversionError, round_money
+from integrations.mt5.simulated.results import Outcome
 from integrations.mt5.simulated.trading import evaluate
 from integrations.mt5.structs import (
     BookInfo,

@@ -10,7 +10,7 @@ accounts opposite legs of a symbol charge the larger leg plus `margin_hedged/con
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 
 from integrations.mt5 import constants as c
@@ -21,58 +21,9 @@ from integrations.mt5.simulated.clock import SimClock
 from integrations.mt5.simulated.errors import TradeReject
 from integrations.mt5.simulated.market import Market
 from integrations.mt5.simulated.money import MoneyCalc, round_money
+from integrations.mt5.simulated.results import FillPlan, Snapshot
 
 ZERO = Decimal(0)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    balance: Decimal
-    credit: Decimal
-    profit: Decimal
-    equity: Decimal
-    margin: Decimal
-    margin_free: Decimal
-    margin_level: Decimal
-
-
-@dataclass
-class Outcome:
-    """What the trade server answered: becomes OrderSendResult / OrderCheckResult."""
-
-    retcode: int
-    comment: str
-    deal: int = 0
-    order: int = 0
-    volume: Decimal = ZERO
-    price: Decimal = ZERO
-    bid: Decimal = ZERO
-    ask: Decimal = ZERO
-    after: Snapshot | None = None  # the account after the trade (order_check)
-
-
-@dataclass
-class FillPlan:
-    symbol: str
-    order_type: int  # ORDER_TYPE_BUY / SELL
-    volume: Decimal
-    price: Decimal
-    entry: int
-    position: Position | None  # the existing position it changes, None when it opens a new one
-    close_volume: Decimal
-    open_volume: Decimal
-    profit: Decimal  # realised, account currency, rounded
-    commission: Decimal
-    swap: Decimal  # accumulated swap realised with the closed part
-    after: list[Position]  # all positions as they would be afterwards
-
-    @property
-    def adds_exposure(self) -> bool:
-        return self.open_volume > 0
-
-
-def _opposite(order_type: int) -> int:
-    return c.ORDER_TYPE_SELL if order_type == c.ORDER_TYPE_BUY else c.ORDER_TYPE_BUY
 
 
 class Engine:

@@ -16,7 +16,8 @@ from integrations.mt5.simulated.errors import TradeReject, retcode_comment
 from integrations.mt5.simulated.money import round_money
 
 if TYPE_CHECKING:
-    from integrations.mt5.simulated.engine import Engine, Outcome
+    from integrations.mt5.simulated.engine import Engine
+    from integrations.mt5.simulated.results import Outcome
     from integrations.mt5.structs import TradeRequest
 
 ZERO = Decimal(0)
@@ -27,7 +28,7 @@ _STOP_LIMITS = (c.ORDER_TYPE_BUY_STOP_LIMIT, c.ORDER_TYPE_SELL_STOP_LIMIT)
 
 
 def _outcome(retcode: int, **fields: object) -> "Outcome":
-    from integrations.mt5.simulated.engine import Outcome
+    from integrations.mt5.simulated.results import Outcome
 
     return Outcome(retcode, retcode_comment(retcode) if retcode else "Done", **fields)  # type: ignore[arg-type]
 

@@ -20,8 +20,9 @@ from integrations.mt5.simulated.checks import (
     executed_filling,
     price_decimal,
 )
-from integrations.mt5.simulated.engine import Engine, Outcome
+from integrations.mt5.simulated.engine import Engine
 from integrations.mt5.simulated.errors import TradeReject, retcode_comment
+from integrations.mt5.simulated.results import Outcome
 from integrations.mt5.structs import TradeRequest
 
 ZERO = Decimal(0)

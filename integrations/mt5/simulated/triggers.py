@@ -20,7 +20,8 @@ from integrations.mt5.simulated.market import DAY_MS
 from integrations.mt5.simulated.pending import process_pending
 
 if TYPE_CHECKING:
-    from integrations.mt5.simulated.engine import Engine, Snapshot
+    from integrations.mt5.simulated.engine import Engine
+    from integrations.mt5.simulated.results import Snapshot
 
 _SWAP_PER_LOT_MODES = (
     c.SYMBOL_SWAP_MODE_CURRENCY_SYMBOL,

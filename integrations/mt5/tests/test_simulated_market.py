@@ -77,7 +77,8 @@ def test_flat_and_frozen_feeds(mt5):
 
 
 def test_weekly_sessions_close_the_market():
-    terminal = make_terminal(symbols={"EURUSD": {"sessions": [(day, 0, 1440) for day in range(5)]}})
+    weekdays = {"EURUSD": {"sessions": [(day, 0, 1440) for day in range(5)]}}
+    terminal = make_terminal(symbols=weekdays, tick_interval_ms=10_000)
     terminal.sim_set_time(datetime(2026, 3, 7, 10, 0, tzinfo=UTC))  # Saturday
     before = terminal.symbol_info_tick("EURUSD").time
     terminal.sim_advance(600)
