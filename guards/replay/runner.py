@@ -56,19 +56,23 @@ class TerminalProxy:
         self._sim = sim
         self._apply = apply
         self._lock = threading.Lock()
-        self._hooks: dict[str, deque[tuple[str, Any]]] = defaultdict(deque)
+        self._hooks: dict[str, deque[Callable[[], None]]] = defaultdict(deque)
         self.order_sends: Counter[int] = Counter()
         self.requests: list[dict[str, Any]] = []
 
     def hook(self, call: str, action: str, args: Any) -> None:
+        """Apply a scenario action just before the next `call` reaches the terminal."""
+        self.before(call, lambda: self._apply(action, args))
+
+    def before(self, call: str, effect: Callable[[], None]) -> None:
         with self._lock:
-            self._hooks[call].append((action, args))
+            self._hooks[call].append(effect)
 
     def _before(self, call: str) -> None:
         with self._lock:
             pending = list(self._hooks.pop(call, ()))
-        for action, args in pending:
-            self._apply(action, args)
+        for effect in pending:
+            effect()
 
     def order_send(self, request: dict[str, Any]) -> Any:
         self._before("order_send")
