@@ -231,7 +231,7 @@ def test_bulk_close_survives_an_unexpected_error_on_one_position(account, sim, g
 
     monkeypatch.setattr(autoclose, "close_intent_drive", flaky)
     outcomes = positions_close_all(account=account, trigger_key="bulk-2", gateway=gateway)
-    assert [(o.ticket, o.error) for o in outcomes][0] == (tickets[0], "boom")
+    assert (outcomes[0].ticket, outcomes[0].error) == (tickets[0], "boom")
     assert outcomes[1].state == IntentState.CONFIRMED
 
 
