@@ -250,20 +250,19 @@ class MarketApiMixin:
         """order_check(request): retcode 0 / 'Done' and the account as it would be after the trade."""
         req, outcome = self._run(args, kwargs, execute=False)
         after = outcome.after
-        values = (0.0,) * 6
-        if after is not None:
-            values = tuple(
-                float(v)
-                for v in (
-                    after.balance,
-                    after.equity,
-                    after.profit,
-                    after.margin,
-                    after.margin_free,
-                    after.margin_level,
-                )
-            )
-        return OrderCheckResult(outcome.retcode, *values, outcome.comment, req)
+        if after is None:
+            return OrderCheckResult(outcome.retcode, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, outcome.comment, req)
+        return OrderCheckResult(
+            outcome.retcode,
+            float(after.balance),
+            float(after.equity),
+            float(after.profit),
+            float(after.margin),
+            float(after.margin_free),
+            float(after.margin_level),
+            outcome.comment,
+            req,
+        )
 
     @api_call("order_send")
     def order_send(self, *args: Any, **kwargs: Any) -> OrderSendResult:

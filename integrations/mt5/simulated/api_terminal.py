@@ -98,10 +98,7 @@ class TerminalApiMixin(MarketApiMixin):
     @api_call("account_info")
     def account_info(self, *args: Any, **kwargs: Any) -> Any:
         no_arguments(args, kwargs)
-        info = views.account_info(self._engine)
-        if self._investor:
-            info = info.__class__(*info[:5], False, *info[6:])
-        return info
+        return views.account_info(self._engine, read_only=self._investor)
 
     @api_call("terminal_info")
     def terminal_info(self, *args: Any, **kwargs: Any) -> Any:

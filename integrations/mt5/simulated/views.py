@@ -68,7 +68,8 @@ def terminal_info(state: TerminalState) -> TerminalInfo:
     )
 
 
-def account_info(engine: Engine) -> AccountInfo:
+def account_info(engine: Engine, *, read_only: bool = False) -> AccountInfo:
+    """`read_only`: logged in with the investor password (trade_allowed False)."""
     acct = engine.account
     snap = engine.snapshot()
     return AccountInfo(
@@ -77,7 +78,7 @@ def account_info(engine: Engine) -> AccountInfo:
         acct.leverage,
         acct.limit_orders,
         acct.margin_so_mode,
-        acct.trade_allowed,
+        acct.trade_allowed and not read_only,
         acct.trade_expert,
         acct.margin_mode,
         acct.currency_digits,
