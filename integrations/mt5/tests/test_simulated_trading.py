@@ -491,3 +491,39 @@ def test_close_by(mt5):
     by_deals = list(mt5.history_deals_get(ticket=result.order))
     assert {d.entry for d in by_deals} == {mt5.DEAL_ENTRY_OUT_BY}
     assert sum(d.profit for d in by_deals) == pytest.approx(0.4 * 100_000 * (1.0860 - 1.0851))
+
+
+def test_return_filling_is_accepted_in_exchange_execution(mt5):
+    request = {"type_filling": mt5.ORDER_FILLING_RETURN}
+    assert market(mt5, "buy", 0.1, "XAUUSD", **request).retcode == mt5.TRADE_RETCODE_INVALID_FILL
+    mt5.sim_set_symbol("XAUUSD", exemode=mt5.SYMBOL_TRADE_EXECUTION_EXCHANGE)
+    assert market(mt5, "buy", 0.1, "XAUUSD", **request).retcode == 10009
+
+
+def test_positions_get_filters(mt5):
+    market(mt5, "buy", 0.1)
+    market(mt5, "buy", 0.1, "USDJPY")
+    gold = market(mt5, "sell", 0.1, "XAUUSD", type_filling=mt5.ORDER_FILLING_IOC)
+    assert [p.symbol for p in mt5.positions_get(group="*USD*,!EUR*")] == ["USDJPY", "XAUUSD"]
+    assert [p.symbol for p in mt5.positions_get(symbol="EURUSD")] == ["EURUSD"]
+    assert [p.ticket for p in mt5.positions_get(ticket=gold.order)] == [gold.order]
+    assert mt5.positions_get(symbol="EURUSD", ticket=gold.order)[0].symbol == "EURUSD"  # symbol wins
+    assert mt5.positions_total() == 3
+
+
+def test_official_close_helper_recipe_works(mt5):
+    """The module's own Close() helper sends no type_filling and deviation=10 (REFERENCE §9)."""
+    market(mt5, "buy", 0.2)
+    (position,) = mt5.positions_get()
+    tick = mt5.symbol_info_tick("EURUSD")
+    request = {
+        "action": mt5.TRADE_ACTION_DEAL,
+        "symbol": "EURUSD",
+        "volume": position.volume,
+        "type": mt5.ORDER_TYPE_SELL,
+        "price": tick.bid,
+        "deviation": 10,
+        "position": position.ticket,
+    }
+    assert mt5.order_send(request).retcode == mt5.TRADE_RETCODE_DONE
+    assert mt5.positions_get() == ()
