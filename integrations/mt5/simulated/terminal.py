@@ -38,7 +38,8 @@ class SimulatedTerminal(TerminalApiMixin, ScriptingMixin):
     `symbols`: None for the whole built-in catalogue; an iterable of names to use a subset; or a mapping
     name -> overrides (see `catalogue.build_spec`), where unknown names define new symbols. `clock`: real time by
     default; pass `SimClock.fixed(...)` for a virtual clock. `sleep` is what latency faults call. `swaps=False` turns
-    off the daily swap rollover (scenarios that want equity to move only with prices).
+    off the daily swap rollover (scenarios that want equity to move only with prices). `history_bars` M1 bars are
+    generated before the start; at most `bar_memory` M1 bars (about two weeks) are kept per symbol.
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class SimulatedTerminal(TerminalApiMixin, ScriptingMixin):
         seed: int | str = 0,
         tick_interval_ms: int = 1000,
         history_bars: int = 1440,
+        bar_memory: int = 20_000,
         terminal_state: views.TerminalState | None = None,
         sleep: Callable[[float], None] = time.sleep,
         swaps: bool = True,
@@ -84,7 +86,7 @@ class SimulatedTerminal(TerminalApiMixin, ScriptingMixin):
             start_ms=self._clock.server_ms(),
             tick_interval_ms=tick_interval_ms,
             history_bars=history_bars,
-            maxbars=self._state.maxbars,
+            maxbars=min(bar_memory, self._state.maxbars),
         )
         self._selected = {spec.name for spec in specs if spec.select}
         account = Account(
