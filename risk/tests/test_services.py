@@ -304,3 +304,37 @@ def test_live_flow_dropped_terminal_link_is_a_503(trader, simulated_account):
     with pytest.raises(TerminalUnavailable):
         trade_setup_size(account=simulated_account, actor=trader, **SPEC_SETUP)
     assert TradeSetupRiskLog.objects.get().reason == "terminal_unavailable"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_edits_are_serialised_into_one_chain(owner):
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def edit(percent: int) -> None:
+        try:
+            barrier.wait()
+            risk_config_update(actor=owner, reason=f"edit {percent}", risk_percent=D(percent))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=edit, args=(percent,)) for percent in (1, 2, 4, 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    chain = list(RiskConfigVersion.objects.order_by("version").values_list("version", "previous__version"))
+    assert chain == [(1, None), (2, 1), (3, 2), (4, 3), (5, 4)]
+    assert sorted(RiskConfigVersion.objects.exclude(version=1).values_list("risk_percent", flat=True)) == [
+        D(1),
+        D(2),
+        D(4),
+        D(5),
+    ]
