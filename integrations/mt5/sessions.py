@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -31,7 +31,7 @@ from integrations.mt5.errors import (
     GatewayUnavailable,
     GatewayVersionMismatch,
 )
-from integrations.mt5.terminal import TerminalGateway
+from integrations.mt5.terminal import TerminalGateway, failed_health
 from integrations.mt5.types import (
     AccountState,
     Bar,
@@ -219,18 +219,7 @@ class ManagedGateway:
         try:
             return self._run("health", lambda g: g.probe(symbols=symbols))
         except GatewayError as exc:
-            return Health(
-                connected=False,
-                trade_allowed=False,
-                tradeapi_disabled=False,
-                ping_ms=None,
-                newest_tick_age_seconds=None,
-                probe_latency_ms=Decimal(str((time.perf_counter() - started) * 1000)).quantize(
-                    Decimal("0.001")
-                ),
-                checked_at=datetime.now(tz=UTC),
-                error=str(exc),
-            )
+            return failed_health(exc, started=started, checked_at=self._gateway.now())
 
     def circuit_state(self) -> dict[str, Any]:
         """For pages/admin: the breaker state of this account (no credentials)."""

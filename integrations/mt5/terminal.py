@@ -88,7 +88,6 @@ _OFFSET_STEP = 1800  # broker offsets are whole or half hours
 _MAX_OFFSET = 14 * 3600
 _FRESH_TICK_SECONDS = 300  # a tick further than this from a half-hour grid line is too stale to estimate from
 _DEFAULT_PROBE_SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD")
-_PERCENT = Decimal("0.01")
 
 
 def error_for(code: int | None, description: str, *, call: str) -> GatewayError:
@@ -137,6 +136,30 @@ def to_decimal(value: float | int | None, places: int | None = None) -> Decimal:
     if places is None:
         return number
     return number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+
+
+def elapsed_ms(started: float) -> Decimal:
+    """Milliseconds since `started` (a time.perf_counter() reading), to the microsecond."""
+    return to_decimal((_time.perf_counter() - started) * 1000, 3)
+
+
+def ping_ms(ping_last_us: int) -> Decimal:
+    """terminal_info().ping_last is in microseconds (REFERENCE §3)."""
+    return (Decimal(int(ping_last_us)) / 1000).quantize(Decimal("0.001"))
+
+
+def failed_health(error: GatewayError, *, started: float, checked_at: datetime) -> Health:
+    """The Health of a probe that could not reach the terminal."""
+    return Health(
+        connected=False,
+        trade_allowed=False,
+        tradeapi_disabled=False,
+        ping_ms=None,
+        newest_tick_age_seconds=None,
+        probe_latency_ms=elapsed_ms(started),
+        checked_at=checked_at,
+        error=str(error),
+    )
 
 
 def _places_of(step: float) -> int:
@@ -250,9 +273,8 @@ class TerminalGateway:
         with self._lock:
             try:
                 result = function(*args, **kwargs)
-            except (
-                SystemError
-            ) as exc:  # the C extension sometimes raises instead of returning None (REFERENCE §1)
+            # The C extension sometimes raises SystemError instead of returning None (REFERENCE §1).
+            except SystemError as exc:
                 code, description = self._last_error()
                 if code == RES_S_OK:
                     raise GatewayError(
@@ -350,7 +372,8 @@ class TerminalGateway:
             utc = _EPOCH + timedelta(seconds=int(seconds) - offset)
         return utc, utc.astimezone(self._tz)
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
+        """The gateway's clock (the simulator's virtual one when wired so), aware UTC."""
         return datetime.fromtimestamp(self._clock(), tz=UTC)
 
     def _server_epoch(self, moment: datetime) -> int:
@@ -394,7 +417,7 @@ class TerminalGateway:
         money = int(info.currency_digits)
         self._currency_digits = money
         so_places = 2 if int(info.margin_so_mode) == ACCOUNT_STOPOUT_MODE_PERCENT else money
-        now = self._now()
+        now = self.now()
         return AccountState(
             login=int(info.login),
             server=str(info.server),
@@ -426,7 +449,7 @@ class TerminalGateway:
             trade_allowed=bool(info.trade_allowed),
             tradeapi_disabled=bool(info.tradeapi_disabled),
             build=int(info.build),
-            ping_ms=(Decimal(int(info.ping_last)) / 1000).quantize(Decimal("0.001")),
+            ping_ms=ping_ms(info.ping_last),
             company=str(info.company),
             name=str(info.name),
         )
@@ -663,7 +686,7 @@ class TerminalGateway:
         """One health reading; raises GatewayError when the terminal cannot be reached (see health())."""
         started = _time.perf_counter()
         info = self._call("terminal_info")
-        latency = Decimal(str((_time.perf_counter() - started) * 1000)).quantize(Decimal("0.001"))
+        latency = elapsed_ms(started)
         account = self._call("account_info")
         now = self._clock()
         ages = []
@@ -674,14 +697,14 @@ class TerminalGateway:
                 continue
             self._observe_server_epoch(int(raw.time))
             tick_utc, _ = self._times(int(raw.time), int(raw.time_msc))
-            ages.append(Decimal(str(max(0.0, now - tick_utc.timestamp()))).quantize(Decimal("0.001")))
+            ages.append(to_decimal(max(0.0, now - tick_utc.timestamp()), 3))
         return Health(
             connected=bool(info.connected),
             trade_allowed=bool(info.trade_allowed)
             and bool(account.trade_allowed)
             and bool(account.trade_expert),
             tradeapi_disabled=bool(info.tradeapi_disabled),
-            ping_ms=(Decimal(int(info.ping_last)) / 1000).quantize(Decimal("0.001")),
+            ping_ms=ping_ms(info.ping_last),
             newest_tick_age_seconds=min(ages) if ages else None,
             probe_latency_ms=latency,
             checked_at=datetime.fromtimestamp(now, tz=UTC),
@@ -698,15 +721,4 @@ class TerminalGateway:
         try:
             return self.probe(symbols=symbols)
         except GatewayError as exc:
-            return Health(
-                connected=False,
-                trade_allowed=False,
-                tradeapi_disabled=False,
-                ping_ms=None,
-                newest_tick_age_seconds=None,
-                probe_latency_ms=Decimal(str((_time.perf_counter() - started) * 1000)).quantize(
-                    Decimal("0.001")
-                ),
-                checked_at=self._now(),
-                error=str(exc),
-            )
+            return failed_health(exc, started=started, checked_at=self.now())
