@@ -170,7 +170,7 @@ def process_pending(engine: "Engine", time_ms: int, changed: list[str]) -> None:
         kind = order.type
         is_buy = kind in _BUYS
         market = ask if is_buy else bid
-        if kind in (c.ORDER_TYPE_BUY_LIMIT, c.ORDER_TYPE_SELL_STOP):
+        if kind in (c.ORDER_TYPE_BUY_LIMIT, c.ORDER_TYPE_SELL_STOP, c.ORDER_TYPE_SELL_STOP_LIMIT):
             hit = market <= order.price_open
         else:
             hit = market >= order.price_open

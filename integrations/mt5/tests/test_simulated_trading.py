@@ -527,3 +527,23 @@ def test_official_close_helper_recipe_works(mt5):
     }
     assert mt5.order_send(request).retcode == mt5.TRADE_RETCODE_DONE
     assert mt5.positions_get() == ()
+
+
+@pytest.mark.parametrize(
+    ("order_type", "price", "stoplimit", "trigger", "fill"),
+    [
+        ("ORDER_TYPE_BUY_STOP_LIMIT", 1.0870, 1.0865, (1.08700, 1.08710), (1.08640, 1.08650)),
+        ("ORDER_TYPE_SELL_STOP_LIMIT", 1.0830, 1.0835, (1.08290, 1.08300), (1.08360, 1.08370)),
+    ],
+)
+def test_stop_limit_orders_become_limits_then_fill(mt5, order_type, price, stoplimit, trigger, fill):
+    placed = pending(mt5, getattr(mt5, order_type), price, stoplimit=stoplimit)
+    assert placed.retcode == mt5.TRADE_RETCODE_PLACED
+    mt5.sim_set_price("EURUSD", *trigger)
+    (order,) = mt5.orders_get()
+    assert order.type in (mt5.ORDER_TYPE_BUY_LIMIT, mt5.ORDER_TYPE_SELL_LIMIT)
+    assert order.price_open == stoplimit
+    assert mt5.positions_total() == 0
+    mt5.sim_set_price("EURUSD", *fill)
+    assert mt5.orders_get() == ()
+    assert mt5.positions_get()[0].ticket == placed.order
