@@ -30,6 +30,7 @@ from django.utils import timezone
 from accounts.models import AccountSnapshot, TradingAccount
 from accounts.services import account_snapshot_record
 from core.realtime import STAFF_GROUP, account_group, broadcast
+from guards.services import account_guards_evaluate
 from integrations.mt5.errors import GatewayCircuitOpen, GatewayError, GatewayUnavailable
 from integrations.mt5.gateway import Mt5Gateway
 from integrations.mt5.types import AccountState, Deal, Position
@@ -456,14 +457,17 @@ def _guards_evaluate(
     snapshot: AccountSnapshot,
     positions: Sequence[LivePosition],
     gateway: Mt5Gateway,
+    now: datetime,
 ) -> str:
-    """Guards run after the sync has committed; their failure never undoes or fails the sync (it is logged)."""
+    """Guards run after the sync has committed, on its fresh snapshot and stored positions. A guard failure never
+    undoes or fails the sync: it is logged with its traceback and reported in the result."""
     try:
-        from guards.services import account_guards_evaluate
-    except ImportError:  # TEMPORARY: until guards/services.py lands
-        return ""
-    try:
-        account_guards_evaluate(account=account, snapshot=snapshot, positions=positions, gateway=gateway)
+        # Its own transaction (a savepoint when the caller already holds one), so a failing guard rolls back
+        # only its own writes.
+        with transaction.atomic():
+            account_guards_evaluate(
+                account=account, snapshot=snapshot, positions=positions, gateway=gateway, now=now
+            )
     except Exception as exc:
         logger.exception("guards of account %s failed after its sync", account.pk)
         return f"{type(exc).__name__}: {exc}"[:500]
@@ -528,7 +532,9 @@ def account_sync(
         _sync_failed(account=account, started_at=now, clock=clock, exc=exc, cycle_id=cycle_id)
         raise
 
-    guards_error = _guards_evaluate(account=account, snapshot=snapshot, positions=live, gateway=gateway)
+    guards_error = _guards_evaluate(
+        account=account, snapshot=snapshot, positions=live, gateway=gateway, now=now
+    )
     return AccountSyncResult(
         account_id=account.pk,
         ok=True,

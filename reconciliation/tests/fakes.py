@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 from integrations.mt5.errors import GatewayInvalidRequest, GatewayTimeout
-from integrations.mt5.types import AccountState, Deal, MarginMode, Position, Side, SymbolSpec
+from integrations.mt5.types import AccountState, Bar, Deal, MarginMode, Position, Side, SymbolSpec, Tick
 
 SERVER_TZ = timezone(timedelta(hours=2))
 SYMBOLS = {
@@ -180,6 +180,24 @@ class FakeGateway:
         if name not in SYMBOLS:
             raise GatewayInvalidRequest("unknown symbol", call="symbol_info")
         return symbol_spec(name, *SYMBOLS[name])
+
+    def tick(self, symbol: str) -> Tick:
+        self._enter("tick")
+        now = datetime.now(UTC)
+        bid = Decimal("1.08500")
+        return Tick(
+            symbol=symbol,
+            bid=bid,
+            ask=bid + Decimal("0.00010"),
+            last=Decimal(0),
+            time=now,
+            server_time=now.astimezone(SERVER_TZ),
+            time_msc=int(now.timestamp() * 1000),
+        )
+
+    def bars(self, *, symbol: str, timeframe: int, count: int, start_pos: int = 0) -> Sequence[Bar]:
+        self._enter("bars")
+        return ()
 
     def timeout(self, call: str) -> None:
         self.fail[call] = GatewayTimeout("terminal did not answer in time", call=call)
