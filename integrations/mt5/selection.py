@@ -8,6 +8,7 @@ cached gateway. The only module of the package that reads Django settings.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +154,18 @@ def get_gateway(config: ConnectionConfig) -> ManagedGateway:
             cached[1].close()
         _gateways[config.account_key] = (config, gateway)
         return gateway
+
+
+def _forget_after_fork() -> None:
+    """In a forked child (Celery prefork) the parent's connections and Redis sockets are not ours: start afresh."""
+    global _lock
+    _lock = threading.Lock()
+    _gateways.clear()
+    _stores.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def reset_gateways(*, clear_breakers: bool = True) -> None:

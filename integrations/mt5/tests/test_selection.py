@@ -119,3 +119,20 @@ def test_config_validates_backend_and_hides_secrets():
 def test_native_api_explains_itself_on_linux():
     with pytest.raises(GatewayUnavailable, match="bridge"):
         REAL_NATIVE_API()
+
+
+def test_a_forked_child_starts_without_the_parents_gateways():
+    import os
+
+    get_gateway(config())
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report how many gateways it inherited, then leave at once
+        os.write(write, str(len(selection._gateways)).encode())
+        os._exit(0)
+    os.close(write)
+    inherited = os.read(read, 16).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert inherited == "0"
+    assert len(selection._gateways) == 1
