@@ -250,3 +250,33 @@ def test_old_runs_and_cycles_are_pruned(use_sims, settings):
     sync_cycle_run(dispatch=lambda **kwargs: None)
     assert not AccountSync.objects.filter(started_at=old).exists()
     assert not SyncCycle.objects.filter(started_at=old).exists()
+
+
+@pytest.fixture
+def default_sim():
+    from integrations.mt5 import reset_gateways
+    from integrations.mt5.simulated import default_registry
+
+    reset_gateways()
+    made = []
+
+    def make(account):
+        made.append((account.login, account.server))
+        return default_registry().get_or_create(account.login, server=account.server, password=None)
+
+    yield make
+    for login, server in made:
+        default_registry().remove(login, server)
+    reset_gateways()
+
+
+def test_task_syncs_through_the_real_gateway_selection(default_sim):
+    from accounts.tests.factories import TradingAccountFactory
+
+    account = TradingAccountFactory()
+    cache.delete_many([f"recon:lock:account:{account.pk}", f"recon:deals-cursor:{account.pk}"])
+    terminal = default_sim(account)
+    ticket = terminal.sim_open_manual("EURUSD", "buy", "0.1")
+
+    assert tasks.account_sync(account.pk) == "synced"
+    assert list(LivePosition.objects.filter(account=account).values_list("ticket", flat=True)) == [ticket]
