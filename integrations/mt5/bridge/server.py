@@ -48,6 +48,7 @@ TIMESTAMP_HEADER = "X-MT5-Timestamp"
 SIGNATURE_HEADER = "X-MT5-Signature"
 MAX_SKEW_SECONDS = 300
 MAX_BODY_BYTES = 1 << 20
+SENSITIVE_CALLS = frozenset({"initialize", "login"})  # their arguments hold the trading password
 IDLE_TIMEOUT_SECONDS = 120  # keep-alive connections idle longer than this are closed by the server
 
 # The official module's functions (REFERENCE §1-8). Nothing else is callable.
@@ -379,6 +380,11 @@ class BridgeHandler(BaseHTTPRequestHandler):
         try:
             result, last_error = backend.invoke(login, server, call, args, kwargs)
             payload: dict[str, Any] = {"result": to_wire(result), "last_error": list(last_error)}
+        except TypeError as exc:  # a result to_wire cannot encode
+            payload = {
+                "exception": {"type": "TypeError", "message": str(exc)},
+                "last_error": [-10002, "IPC recv failed"],
+            }
         except _NotCallable:
             self._reply(
                 HTTPStatus.FORBIDDEN,
@@ -387,13 +393,15 @@ class BridgeHandler(BaseHTTPRequestHandler):
             return
         except _CallFailed as failed:
             cause = failed.__cause__
+            # Never echo the message of a failed initialize/login: it could quote an argument (the password).
+            message = "" if call in SENSITIVE_CALLS else str(cause)[:500]
             payload = {
-                "exception": {"type": type(cause).__name__, "message": str(cause)[:500]},
+                "exception": {"type": type(cause).__name__, "message": message},
                 "last_error": list(failed.last_error),
             }
             logger.warning("bridge: %s for login %s raised %s", call, login, type(cause).__name__)
         # The call name and login only: the arguments of initialize/login hold the trading password.
-        logger.info("bridge: %s login=%s %.1f ms", call, login, (time.perf_counter() - started) * 1000)
+        logger.debug("bridge: %s login=%s %.1f ms", call, login, (time.perf_counter() - started) * 1000)
         self._reply(HTTPStatus.OK, payload)
 
     def _authenticate(self, body: bytes) -> str | None:
@@ -401,10 +409,9 @@ class BridgeHandler(BaseHTTPRequestHandler):
         signature = self.headers.get(SIGNATURE_HEADER, "")
         if not timestamp or not signature:
             return "missing signature headers"
-        try:
-            skew = abs(time.time() - float(timestamp))
-        except ValueError:
+        if not timestamp.isdigit():
             return "malformed timestamp"
+        skew = abs(time.time() - int(timestamp))
         expected = sign(self.server.secret, timestamp, body)
         if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
             return "bad signature"

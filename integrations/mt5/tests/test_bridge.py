@@ -427,3 +427,22 @@ def test_cli_serves_a_simulated_terminal_when_run_as_a_file():
         process.terminate()
         process.wait(10)
         process.stderr.close()
+
+
+def test_a_failing_login_never_echoes_its_arguments(bridge, registry, caplog):
+    caplog.set_level(logging.DEBUG)
+
+    def leaky_login(login, password="", **kwargs):
+        raise ValueError(f"rejected {login}/{password}")
+
+    registry.terminal(5001, "Sim-Demo").answers["login"] = leaky_login
+    with pytest.raises(ValueError, match="on the bridge") as caught:
+        client(bridge).login(5001, password=PASSWORD)
+    assert PASSWORD not in str(caught.value)
+    assert PASSWORD not in caplog.text
+
+
+def test_a_non_numeric_timestamp_is_rejected(bridge):
+    status, body = raw_post(bridge, {"call": "account_info"}, timestamp="nan")
+    assert status == 401
+    assert body["message"] == "malformed timestamp"
