@@ -127,7 +127,12 @@ class Command(BaseCommand):
             + rng.choice([30, 50, 80]) * (10 if info.digits in (3, 5) else 1)
         )
         sign = 1 if side == "buy" else -1
-        sl, tp = price - sign * distance, price + sign * 2 * distance
+        tick_size = Decimal(str(info.trade_tick_size))
+
+        def on_tick_grid(value: Decimal) -> Decimal:
+            return (value / tick_size).to_integral_value() * tick_size
+
+        sl, tp = on_tick_grid(price - sign * distance), on_tick_grid(price + sign * 2 * distance)
         volume = self._volume(info, rng)
         signal_id = f"demo-{account.login}-{int(time.time() * 1000)}"
         tag = signal_id[-20:]
