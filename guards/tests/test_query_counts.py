@@ -5,7 +5,6 @@ The sync comparison runs outside any test transaction, as in production (inside 
 around the guards becomes a savepoint). It counts SQL statements; the guards' two run in one transaction, whose
 BEGIN/COMMIT Django 5 also lists among the queries."""
 
-from contextlib import nullcontext
 from datetime import timedelta
 from unittest import mock
 
@@ -44,39 +43,41 @@ def test_evaluate_is_two_queries_in_the_steady_state(account, sim, gateway, cloc
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
 
-def _statements(sql: list[str]) -> list[str]:
-    return [s for s in sql if not s.startswith(TRANSACTION_CONTROL)]
-
-
-def _sync_queries(account, gateway, *, second: int, guards: bool) -> list[str]:
-    now = START + timedelta(seconds=second)
-    patcher = (
-        mock.patch("reconciliation.services.sync._guards_evaluate", return_value="")
-        if not guards
-        else nullcontext()
-    )
-    with patcher, CaptureQueriesContext(connection) as queries:
-        result = account_sync(account=account, gateway=gateway, now=now)
-    assert result.ok, result.error
-    assert result.guards_error == ""
-    return [q["sql"] for q in queries]
-
-
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_guards_add_at_most_two_queries_to_an_account_sync(account, sim, gateway, clock):
+    """Everything the database sees from the moment the sync hands over to the guards until they return."""
+    from reconciliation.services import sync as sync_module
+
     sim.sim_open_manual("EURUSD", "buy", "0.5")
     sim.sim_open_manual("EURUSD", "buy", "0.3")
     for second in (0, 10, 20):  # warm: state row, symbol tables, events, market memory
         sim.sim_set_time(START + timedelta(seconds=second))
         account_sync(account=account, gateway=gateway, now=START + timedelta(seconds=second))
+
+    captured: list[str] = []
+    real_evaluate = sync_module.account_guards_evaluate
+
+    def measured(**kwargs):
+        with CaptureQueriesContext(connection) as queries:
+            result = real_evaluate(**kwargs)
+        captured.extend(q["sql"] for q in queries)
+        return result
+
     sim.sim_set_time(START + timedelta(seconds=30))
-    without = _sync_queries(account, gateway, second=30, guards=False)
-    sim.sim_set_time(START + timedelta(seconds=40))
-    with_guards = _sync_queries(account, gateway, second=40, guards=True)
+    with (
+        mock.patch.object(sync_module, "account_guards_evaluate", measured),
+        CaptureQueriesContext(connection) as whole,
+    ):
+        result = account_sync(account=account, gateway=gateway, now=START + timedelta(seconds=30))
+    assert result.ok
+    assert result.guards_error == ""
+    statements = [s for s in captured if not s.startswith(TRANSACTION_CONTROL)]
+    assert len(statements) <= 2, statements
+    assert [s.split(" ", 1)[0] for s in statements] == ["SELECT", "UPDATE"]
+    assert "FOR UPDATE" in statements[0]
+    # The sync wraps the guards in one transaction of its own: BEGIN/COMMIT (Django 5 lists them as queries).
+    guard_block = [q["sql"] for q in whole][-4:]
+    assert guard_block[0] == "BEGIN", guard_block
+    assert guard_block[-1] == "COMMIT", guard_block
+    assert guard_block[1:3] == statements
     assert LivePosition.objects.filter(account=account).count() == 2
-    added = _statements(with_guards)[len(_statements(without)) :]
-    assert len(_statements(with_guards)) - len(_statements(without)) <= 2, added
-    assert [a.split(" ", 1)[0] for a in added] == ["SELECT", "UPDATE"]
-    assert "FOR UPDATE" in added[0]
-    # ... inside the one transaction the sync opens around the guards (Django 5 lists BEGIN/COMMIT too).
-    assert len(with_guards) - len(without) <= 4
