@@ -51,14 +51,16 @@ class EventStateError(ApplicationError):
 
 
 def events_apply(*, account: TradingAccount, conditions: list[Condition], now: datetime) -> EventChanges:
-    """Bring the account's events in line with what one successful sync saw. Three statements at most (read,
-    insert the new, update the rest), whatever the number of events. Call inside the sync's transaction."""
+    """Bring the account's events in line with what one successful sync saw, whatever the number of events: a read
+    and, in the steady state, one UPDATE of last_seen_at; plus an INSERT when events open, an UPDATE when events
+    go, a bulk UPDATE when details change or gone events come back. Call inside the sync's transaction."""
     active = {
         event.fingerprint: event
         for event in ReconciliationEvent.objects.filter(account=account).filter(ACTIVE_EVENT)
     }
     changes = EventChanges()
-    touched: list[ReconciliationEvent] = []
+    still: list[int] = []  # present before and now, nothing else changed: only last_seen_at moves
+    changed: list[ReconciliationEvent] = []
     seen: set[str] = set()
     for condition in conditions:
         if condition.fingerprint in seen:
@@ -80,23 +82,31 @@ def events_apply(*, account: TradingAccount, conditions: list[Condition], now: d
                 )
             )
             continue
-        event.last_seen_at, event.detail, event.ticket = now, condition.detail, condition.ticket
+        event.last_seen_at = now
+        if event.gone_at is None and event.detail == condition.detail and event.ticket == condition.ticket:
+            still.append(event.pk)
+            continue
+        event.detail, event.ticket = condition.detail, condition.ticket
         if event.gone_at is not None:
             event.gone_at = None
             event.occurrences += 1
             if event.state == EventState.ACKNOWLEDGED:
                 event.state = EventState.OPEN
             changes.reopened.append(event)
-        touched.append(event)
-    for event in active.values():
-        if event.gone_at is None:
-            event.gone_at = now
-            touched.append(event)
-            changes.gone.append(event)
+        changed.append(event)
+    gone = [event for event in active.values() if event.gone_at is None]
+    for event in gone:
+        event.gone_at = now
+    changes.gone = gone
     if changes.opened:
         ReconciliationEvent.objects.bulk_create(changes.opened)
-    if touched:
-        ReconciliationEvent.objects.bulk_update(touched, _EVENT_SYNC_FIELDS)
+    # The steady case is one plain UPDATE; bulk_update (CASE per row and field) only for rows that really changed.
+    if still:
+        ReconciliationEvent.objects.filter(pk__in=still).update(last_seen_at=now)
+    if gone:
+        ReconciliationEvent.objects.filter(pk__in=[event.pk for event in gone]).update(gone_at=now)
+    if changed:
+        ReconciliationEvent.objects.bulk_update(changed, _EVENT_SYNC_FIELDS)
     return changes
 
 

@@ -281,7 +281,9 @@ def _reconcile(
 
     for match in result.matches:
         trade = by_id[int(match.bot_trade_id)]
-        links[match.ticket] = (trade.pk, match.method)
+        # A ticket match on the ticket an earlier sync found (not one the bot gave) is that earlier pairing kept.
+        kept = match.method == "ticket" and trade.ticket is None
+        links[match.ticket] = (trade.pk, "kept" if kept else match.method)
         if trade.matched_ticket != match.ticket or trade.closed_by or trade.missing_since:
             trade.matched_ticket, trade.closed_by, trade.missing_since, trade.close_lookups = (
                 match.ticket,
@@ -298,10 +300,7 @@ def _reconcile(
                     bot_trade_id=trade.pk,
                     ticket=match.ticket,
                     symbol=trade.symbol,
-                    detail={
-                        "method": match.method,
-                        **{key: _json(value) for key, value in divergence.detail.items()},
-                    },
+                    detail={key: _json(value) for key, value in divergence.detail.items()},
                 )
             )
 

@@ -77,7 +77,7 @@ def test_divergence_is_one_event_for_as_long_as_it_lasts(account, gateway):
     assert event.kind == "sl_mismatch"
     assert event.bot_trade == trade
     assert event.ticket == 777
-    assert event.detail == {"method": "ticket", "expected": "1.08", "actual": "1.075"}
+    assert event.detail == {"expected": "1.08", "actual": "1.075"}
     assert event.first_seen_at == start
     assert event.last_seen_at == start + timedelta(seconds=20)
     assert event.gone_at is None
