@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -132,16 +133,16 @@ def main() -> None:
         for path, api in (("raw API, in-process", local), ("raw API, bridge", remote)):
             rows.append((path, "account_info()", *rate(api.account_info)))
             rows.append((path, "positions_get() [20]", *rate(api.positions_get)))
-            rows.append((path, "symbol_info_tick()", *rate(lambda api=api: api.symbol_info_tick("EURUSD"))))
+            rows.append((path, "symbol_info_tick()", *rate(partial(api.symbol_info_tick, "EURUSD"))))
         for name, gateway in gateways.items():
             path = f"TerminalGateway, {name}"
             rows.append((path, "account()", *rate(gateway.account)))
             rows.append((path, "positions() [20]", *rate(gateway.positions)))
-            rows.append((path, "tick()", *rate(lambda gateway=gateway: gateway.tick("EURUSD"))))
+            rows.append((path, "tick()", *rate(partial(gateway.tick, "EURUSD"))))
         path = "ManagedGateway, in-process"
         rows.append((path, "account()", *rate(managed.account)))
         rows.append((path, "positions() [20]", *rate(managed.positions)))
-        rows.append((path, "tick()", *rate(lambda: managed.tick("EURUSD"))))
+        rows.append((path, "tick()", *rate(partial(managed.tick, "EURUSD"))))
 
         print(
             f"MT5 gateway paths, single thread, best of {ROUNDS} x {SECONDS} s (bridge: subprocess on {url})"

@@ -18,7 +18,7 @@ from integrations.mt5.errors import GatewayUnavailable
 
 def native_api() -> Any:
     try:
-        import MetaTrader5
+        import MetaTrader5  # type: ignore[import-not-found]
     except ImportError as exc:
         where = "Linux/macOS" if sys.platform != "win32" else "this Python"
         raise GatewayUnavailable(

@@ -126,10 +126,14 @@ class BridgeClient:
                 local.connection = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
         connection = local.connection
         connection.timeout = timeout
-        if connection.sock is None:
+        fresh = connection.sock is None
+        if fresh:
             connection.connect()
-            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        connection.sock.settimeout(timeout)
+        sock: socket.socket | None = connection.sock
+        if sock is not None:
+            if fresh:  # the body follows the headers in a second write: no Nagle delay on it
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(timeout)
         return connection, reused
 
     def _drop(self) -> None:

@@ -164,7 +164,7 @@ class NativeBackend:
     name = "native"
 
     def __init__(self, *, login: int | None = None) -> None:
-        import MetaTrader5  # noqa: TID251 - the bridge host is the one place outside backends.py that runs it
+        import MetaTrader5  # type: ignore[import-not-found]  # noqa: TID251 - the bridge host runs the module
 
         self._mt5 = MetaTrader5
         self._lock = threading.Lock()
@@ -279,6 +279,8 @@ class BridgeServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"http://{host}:{port}"
 
     def fresh_nonce(self, nonce: str, now: float) -> bool:
@@ -294,14 +296,14 @@ class BridgeServer(ThreadingHTTPServer):
 
 class BridgeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
-    timeout = IDLE_TIMEOUT_SECONDS
     server: BridgeServer
     server_version = "mt5-bridge/1"
     sys_version = ""
 
     def setup(self) -> None:
-        self.timeout = self.server.idle_timeout  # read timeout of the connection: idle keep-alives are closed
         super().setup()
+        # The read timeout of the connection: idle keep-alive connections are closed after it.
+        self.connection.settimeout(self.server.idle_timeout)
         # Headers and body go out in separate writes: without this, Nagle + delayed ACK add ~40 ms per call.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 

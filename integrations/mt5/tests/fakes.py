@@ -15,7 +15,7 @@ SERVER_EPOCH = UTC_EPOCH + SERVER_OFFSET
 
 
 def account_info(**overrides: Any) -> structs.AccountInfo:
-    data = {
+    data: dict[str, Any] = {
         "login": 5001,
         "trade_mode": 0,
         "leverage": 100,
@@ -46,11 +46,11 @@ def account_info(**overrides: Any) -> structs.AccountInfo:
         "company": "Simulated Broker Ltd",
     }
     data.update(overrides)
-    return structs.AccountInfo.from_dict(data)
+    return structs.struct_from_dict("AccountInfo", data)  # type: ignore[return-value]
 
 
 def terminal_info(**overrides: Any) -> structs.TerminalInfo:
-    data = {
+    data: dict[str, Any] = {
         "community_account": False,
         "community_connection": False,
         "connected": True,
@@ -75,7 +75,7 @@ def terminal_info(**overrides: Any) -> structs.TerminalInfo:
         "commondata_path": "C:\\Common",
     }
     data.update(overrides)
-    return structs.TerminalInfo.from_dict(data)
+    return structs.struct_from_dict("TerminalInfo", data)  # type: ignore[return-value]
 
 
 def symbol_info(name: str = "EURUSD", **overrides: Any) -> structs.SymbolInfo:
@@ -106,7 +106,7 @@ def symbol_info(name: str = "EURUSD", **overrides: Any) -> structs.SymbolInfo:
         visible=True,
     )
     data.update(overrides)
-    return structs.SymbolInfo.from_dict(data)
+    return structs.struct_from_dict("SymbolInfo", data)  # type: ignore[return-value]
 
 
 def tick(
@@ -116,7 +116,7 @@ def tick(
 
 
 def position(**overrides: Any) -> structs.TradePosition:
-    data = {
+    data: dict[str, Any] = {
         "ticket": 1001,
         "time": SERVER_EPOCH,
         "time_msc": SERVER_EPOCH * 1000 + 123,
@@ -138,11 +138,11 @@ def position(**overrides: Any) -> structs.TradePosition:
         "external_id": "",
     }
     data.update(overrides)
-    return structs.TradePosition.from_dict(data)
+    return structs.struct_from_dict("TradePosition", data)  # type: ignore[return-value]
 
 
 def deal(**overrides: Any) -> structs.TradeDeal:
-    data = {
+    data: dict[str, Any] = {
         "ticket": 2001,
         "order": 1001,
         "time": SERVER_EPOCH,
@@ -163,18 +163,18 @@ def deal(**overrides: Any) -> structs.TradeDeal:
         "external_id": "",
     }
     data.update(overrides)
-    return structs.TradeDeal.from_dict(data)
+    return structs.struct_from_dict("TradeDeal", data)  # type: ignore[return-value]
 
 
 def trade_request(**overrides: Any) -> structs.TradeRequest:
-    data = dict.fromkeys(structs.field_names(structs.TradeRequest), 0)
+    data: dict[str, Any] = dict.fromkeys(structs.field_names(structs.TradeRequest), 0)
     data.update(symbol="EURUSD", comment="")
     data.update(overrides)
-    return structs.TradeRequest.from_dict(data)
+    return structs.struct_from_dict("TradeRequest", data)  # type: ignore[return-value]
 
 
 def send_result(retcode: int = 10009, **overrides: Any) -> structs.OrderSendResult:
-    data = {
+    data: dict[str, Any] = {
         "retcode": retcode,
         "deal": 2002,
         "order": 1002,
@@ -188,7 +188,7 @@ def send_result(retcode: int = 10009, **overrides: Any) -> structs.OrderSendResu
         "request": trade_request(),
     }
     data.update(overrides)
-    return structs.OrderSendResult.from_dict(data)
+    return structs.struct_from_dict("OrderSendResult", data)  # type: ignore[return-value]
 
 
 class ScriptedApi:

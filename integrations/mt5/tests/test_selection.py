@@ -1,6 +1,7 @@
 """get_gateway: one cached ManagedGateway per account per process, rebuilt when the config changes."""
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ def scripted_backends(monkeypatch):
 
 
 def config(**overrides) -> ConnectionConfig:
-    values = {
+    values: dict[str, Any] = {
         "account_key": "account-1",
         "backend": "simulated",
         "login": 5001,

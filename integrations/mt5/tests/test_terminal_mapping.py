@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -347,7 +348,7 @@ def test_margin_and_profit_calls_pass_plain_floats_and_return_money():
 
 
 def close_request(**overrides) -> TradeRequest:
-    values = {
+    values: dict[str, Any] = {
         "action": 1,
         "symbol": "EURUSD",
         "volume": Decimal("0.30"),
