@@ -84,6 +84,7 @@ def _decode(value: Any) -> Any:
 
 class _Conn(threading.local):
     connection: http.client.HTTPConnection | None = None
+    reused: bool = False
     last_used: float = 0.0
     last_error: tuple[int, str] = SUCCESS
 
@@ -111,12 +112,13 @@ class BridgeClient:
 
     # ------------------------------------------------------------------ transport
 
-    def _connection(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        """This thread's keep-alive connection (`_local.reused` says whether it carried a call before)."""
         local = self._local
         now = time.monotonic()
         if local.connection is not None and now - local.last_used > _REUSE_IDLE_SECONDS:
             self._drop()
-        reused = local.connection is not None
+        local.reused = local.connection is not None
         if local.connection is None:
             if self._https:
                 local.connection = http.client.HTTPSConnection(
@@ -134,7 +136,7 @@ class BridgeClient:
             if fresh:  # the body follows the headers in a second write: no Nagle delay on it
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.settimeout(timeout)
-        return connection, reused
+        return connection
 
     def _drop(self) -> None:
         connection, self._local.connection = self._local.connection, None
@@ -165,7 +167,7 @@ class BridgeClient:
             TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: sign(self.__secret, timestamp, body),
         }
-        connection, _ = self._connection(timeout)
+        connection = self._connection(timeout)
         connection.request("POST", self._path, body=body, headers=headers)
         response = connection.getresponse()
         data = response.read()
@@ -178,10 +180,10 @@ class BridgeClient:
         self, call: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float
     ) -> tuple[int, bytes]:
         retriable = call not in _NOT_RETRIED and not call.startswith("sim_")
-        reused = self._local.connection is not None
         try:
             return self._post(call, args, kwargs, timeout)
         except _STALE_CONNECTION:
+            reused = self._local.reused
             self._drop()
             if not (retriable and reused):
                 raise
