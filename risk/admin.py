@@ -8,7 +8,7 @@ The risk log is read-only for everyone who may see it (owner, support).
 
 import json
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin
@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from accounts.models import User
 from risk.models import RiskConfigVersion, TradeSetupRiskLog
 from risk.selectors import risk_config_current
 from risk.services import risk_config_update, risk_config_validate
@@ -29,8 +30,8 @@ class EntrySplitsField(forms.CharField):
             return ", ".join(str(part) for part in value)
         return value
 
-    def to_python(self, value: Any) -> list[str]:
-        text = super().to_python(value)
+    def to_python(self, value: Any) -> Any:  # list[str]
+        text = super().to_python(value) or ""
         try:
             return [format(Decimal(part), "f") for part in text.replace("/", ",").split(",") if part.strip()]
         except InvalidOperation:
@@ -56,11 +57,17 @@ class RiskConfigChangeForm(forms.ModelForm):
         )
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned: dict[str, Any] = super().clean() or {}
         if not self.errors:
             # The service's own validation, so the admin shows the same field messages as the API.
             try:
-                risk_config_validate(**{name: cleaned.get(name) for name in self.Meta.fields})
+                risk_config_validate(
+                    risk_percent=cleaned["risk_percent"],
+                    entry_splits=cleaned["entry_splits"],
+                    margin_buffer_percent=cleaned["margin_buffer_percent"],
+                    max_snapshot_age_seconds=cleaned["max_snapshot_age_seconds"],
+                    reason=cleaned["reason"],
+                )
             except ValidationError as exc:
                 for field, messages in exc.message_dict.items():
                     self.add_error(field if field in self.fields else None, messages)
@@ -96,16 +103,18 @@ class RiskConfigVersionAdmin(admin.ModelAdmin):
     readonly_fields = ("version", "changed_by", "changed_at", "old_values", "new_values")
     ordering = ("-version",)
 
-    def get_fields(self, request: HttpRequest, obj: RiskConfigVersion | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: RiskConfigVersion | None = None) -> tuple[str, ...]:
         if obj is None:
-            return list(RiskConfigChangeForm.Meta.fields)
-        return ["version", "changed_by", "changed_at", "reason", "old_values", "new_values"]
+            return RiskConfigChangeForm.Meta.fields
+        return ("version", "changed_by", "changed_at", "reason", "old_values", "new_values")
 
-    def get_readonly_fields(self, request: HttpRequest, obj: RiskConfigVersion | None = None) -> list[str]:
-        return [] if obj is None else self.get_fields(request, obj)
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: RiskConfigVersion | None = None
+    ) -> tuple[str, ...]:
+        return () if obj is None else self.get_fields(request, obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return super().has_add_permission(request) and request.user.is_owner
+        return super().has_add_permission(request) and cast(User, request.user).is_owner
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a version never changes; a change is a new version
@@ -125,7 +134,7 @@ class RiskConfigVersionAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: RiskConfigVersion, form: Any, change: bool) -> None:
         data = form.cleaned_data
         created = risk_config_update(
-            actor=request.user,
+            actor=cast(User, request.user),
             reason=data["reason"],
             risk_percent=data["risk_percent"],
             entry_splits=data["entry_splits"],

@@ -1,6 +1,6 @@
 """Thin DRF views: validate input, call one selector or service, render the output serializer."""
 
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import permissions
 from rest_framework.pagination import LimitOffsetPagination
@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import User
 from risk.api.serializers import (
     RiskConfigHistoryOutputSerializer,
     RiskConfigOutputSerializer,
@@ -23,14 +24,21 @@ class OwnerWritesOnly(permissions.BasePermission):
     message = "Only an owner may change the risk configuration."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return request.method in permissions.SAFE_METHODS or request.user.is_owner
+        user = request.user
+        return request.method in permissions.SAFE_METHODS or (isinstance(user, User) and user.is_owner)
 
 
 class OperatorsOnly(permissions.BasePermission):
     message = "Only owners and support staff may read the configuration history."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return request.user.is_operator
+        user = request.user
+        return isinstance(user, User) and user.is_operator
+
+
+def _user(request: Request) -> User:
+    """The signed-in user (every view here requires authentication)."""
+    return cast(User, request.user)
 
 
 class RiskConfigDetailApi(APIView):
@@ -52,7 +60,7 @@ class RiskConfigDetailApi(APIView):
         serializer = RiskConfigUpdateInputSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         values: dict[str, Any] = dict(serializer.validated_data)
-        config = risk_config_update(actor=request.user, reason=values.pop("reason", ""), **values)
+        config = risk_config_update(actor=_user(request), reason=values.pop("reason", ""), **values)
         return Response(RiskConfigOutputSerializer(config).data)
 
 
@@ -77,8 +85,8 @@ class TradeSetupSizeApi(APIView):
     any. A rejection for the account's state is a 200 with approved=false; a wrong setup is a 400."""
 
     def post(self, request: Request, account_id: int) -> Response:
-        account = risk_sizing_account_get(user=request.user, account_id=account_id)
+        account = risk_sizing_account_get(user=_user(request), account_id=account_id)
         serializer = TradeSetupSizeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        log = trade_setup_size(account=account, actor=request.user, **serializer.validated_data)
+        log = trade_setup_size(account=account, actor=_user(request), **serializer.validated_data)
         return Response(TradeSetupSizeOutputSerializer(log).data)
