@@ -1,12 +1,16 @@
 """A scripted stand-in for the MetaTrader5 module: recorded terminal payloads in the official struct shapes.
 
 Pure mapping tests feed these through TerminalGateway; they need neither the simulator nor a network.
+`running_bridge` serves a real bridge server from a thread for the bridge and contract tests.
 """
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from integrations.mt5 import structs
+from integrations.mt5.bridge.server import BridgeServer, make_server
 
 SERVER_OFFSET = 7200  # the payloads below are on a UTC+2 server clock
 # 2026-03-02 10:00:00 UTC == 12:00:00 on the server clock.
@@ -251,3 +255,17 @@ class ScriptedApi:
         if name.startswith("_"):
             raise AttributeError(name)
         return lambda *args, **kwargs: self._answer(name, *args, **kwargs)
+
+
+@contextmanager
+def running_bridge(backend: Any, secret: str, **options: Any) -> Iterator[BridgeServer]:
+    """A real bridge server on 127.0.0.1 (a free port, see `.url`), serving from a thread until the block ends."""
+    server = make_server(backend=backend, secret=secret, port=0, **options)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -19,7 +19,6 @@ from integrations.mt5.bridge.server import (
     TIMESTAMP_HEADER,
     NativeBackend,
     SimulatedBackend,
-    make_server,
     new_nonce,
     sign,
 )
@@ -45,13 +44,6 @@ class FakeRegistry:
         return self.get_or_create(login, server=server)
 
 
-def serve(backend):
-    server = make_server(backend=backend, secret=SECRET, port=0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    return server, thread
-
-
 @pytest.fixture
 def registry():
     return FakeRegistry()
@@ -59,23 +51,17 @@ def registry():
 
 @pytest.fixture
 def bridge(registry):
-    server, thread = serve(SimulatedBackend(registry=registry))
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with fakes.running_bridge(SimulatedBackend(registry=registry), SECRET) as server:
+        yield server
 
 
 @pytest.fixture
 def native_bridge(monkeypatch):
     module = fakes.ScriptedApi()
     monkeypatch.setitem(sys.modules, "MetaTrader5", module)
-    server, thread = serve(NativeBackend())
-    server.module = module
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with fakes.running_bridge(NativeBackend(), SECRET) as server:
+        server.module = module
+        yield server
 
 
 def client(server, secret=SECRET, timeout=5.0) -> BridgeClient:
@@ -200,16 +186,11 @@ def test_native_bridge_serves_the_module(native_bridge):
 
 def test_native_bridge_pinned_to_a_login_refuses_others(monkeypatch):
     monkeypatch.setitem(sys.modules, "MetaTrader5", fakes.ScriptedApi())
-    server, thread = serve(NativeBackend(login=7777))
-    try:
+    with fakes.running_bridge(NativeBackend(login=7777), SECRET) as server:
         c = client(server)
         assert c.account_info() is None
         assert c.last_error()[0] == -6
         assert server.calls == 0
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def test_get_health_needs_no_secret_and_says_nothing(bridge):
@@ -373,13 +354,8 @@ def test_cli_native_backend_explains_itself_without_the_module():
 
 @pytest.fixture
 def impatient_bridge(registry):
-    server = make_server(backend=SimulatedBackend(registry=registry), secret=SECRET, port=0, idle_timeout=0.2)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with fakes.running_bridge(SimulatedBackend(registry=registry), SECRET, idle_timeout=0.2) as server:
+        yield server
 
 
 def test_a_read_is_retried_once_when_the_server_closed_the_idle_connection(impatient_bridge):

@@ -11,7 +11,6 @@ Tests that script the market or inject faults need the simulator's `sim_*` helpe
 
 import itertools
 import os
-import threading
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,7 @@ import pytest
 
 from integrations.mt5 import constants as c
 from integrations.mt5.bridge.client import BridgeClient
-from integrations.mt5.bridge.server import SimulatedBackend, make_server
+from integrations.mt5.bridge.server import SimulatedBackend
 from integrations.mt5.errors import (
     GatewayAuthFailed,
     GatewayCircuitOpen,
@@ -34,6 +33,7 @@ from integrations.mt5.errors import (
 from integrations.mt5.selection import ConnectionConfig, get_gateway, reset_gateways
 from integrations.mt5.sessions import ManagedGateway
 from integrations.mt5.simulated import SimClock, TerminalRegistry, default_registry
+from integrations.mt5.tests.fakes import running_bridge
 from integrations.mt5.types import MarginMode, Side, TradeRequest
 
 SECRET = "contract-bridge-secret"
@@ -72,13 +72,8 @@ class Rig:
 
 @pytest.fixture(scope="module")
 def bridge_server():
-    server = make_server(backend=SimulatedBackend(TerminalRegistry()), secret=SECRET, port=0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with running_bridge(SimulatedBackend(TerminalRegistry()), SECRET) as server:
+        yield server
 
 
 def _simulated_account(login: int) -> tuple[ConnectionConfig, Any]:
