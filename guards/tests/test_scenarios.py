@@ -335,6 +335,7 @@ def test_in_place_is_refused_outside_a_test_database(monkeypatch):
 
     from guards.management.commands.run_scenario import _in_place_allowed
 
+    monkeypatch.setitem(connections["default"].settings_dict, "NAME", "test_mt5guard")
     assert _in_place_allowed() is True
     monkeypatch.setitem(connections["default"].settings_dict, "NAME", "mt5guard")
     assert _in_place_allowed() is False
