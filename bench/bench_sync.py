@@ -1,0 +1,258 @@
+"""Account syncs per second: `.venv/bin/python bench/bench_sync.py [--accounts 1000] [--positions 20]`.
+
+One command: creates a throw-away PostgreSQL database (`bench_mt5guard`, dropped at the end), N trading accounts on
+in-process simulated terminals (the real gateway stack: get_gateway → ManagedGateway with the Redis circuit breaker
+→ TerminalGateway mapping → SimulatedTerminal), each with P open positions and the bot trades that expect most of
+them, then runs the full `account_sync` of every account (terminal reads, snapshot, matcher, position upserts,
+events, run record, live-update hooks, guards) one after another in this single process: the figures are per
+worker process. Pass 1 is the first sync (rows created); passes 2-3 are steady syncs (what runs every 10 s).
+
+Per account: 80 % of the positions are expected by a bot trade with their tag (matched by tag), 10 % by a bot trade
+without a tag and an SL 20 pips off (tolerance match + an sl_mismatch event), 10 % are manual (unmatched), and one
+more bot trade has no position (missing). Uses the test settings' Redis (db 15, key prefix "bench").
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+os.environ["TEST_DATABASE_NAME"] = "bench_mt5guard"
+
+import django
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext, setup_test_environment, teardown_test_environment  # noqa: E402
+
+settings.CACHES["default"]["KEY_PREFIX"] = "bench"
+SERVER = "Bench-Sim"
+SYMBOLS = (("EURUSD", "1.08500", Decimal("0.00001")), ("GBPUSD", "1.27000", Decimal("0.00001")))
+
+
+def _build(*, accounts: int, positions: int) -> list:
+    from accounts.models import Role
+    from accounts.selectors import trading_account_gateway
+    from accounts.services import trading_account_create, user_create
+    from integrations.mt5.simulated import default_registry
+    from reconciliation.models import BotTrade
+
+    owner = user_create(username="bench-trader", password="bench-password-1", role=Role.TRADER)  # noqa: S106
+    registry = default_registry()
+    made = []
+    trades = []
+    for index in range(accounts):
+        login = 8_000_000 + index
+        account = trading_account_create(owner=owner, login=login, server=SERVER)
+        terminal = registry.create_account(login, server=SERVER, password=None, seed=index)
+        terminal.initialize()
+        for symbol, bid, _point in SYMBOLS:
+            terminal.sim_set_price(symbol, bid)
+        for slot in range(positions):
+            symbol, _bid, point = SYMBOLS[slot % len(SYMBOLS)]
+            side = "buy" if slot % 3 else "sell"
+            tag = f"b{index}-{slot}"
+            kind = slot % 10
+            comment = tag if kind < 8 else ""
+            ticket = terminal.sim_open_manual(symbol, side, "0.10", comment=comment)
+            (price,) = terminal.positions_get(ticket=ticket)
+            if kind == 9:
+                continue  # a manual position: unmatched
+            sl = (
+                None
+                if kind < 8
+                else Decimal(str(price.price_open)) - 200 * point * (1 if side == "buy" else -1)
+            )
+            trades.append(
+                BotTrade(
+                    account=account,
+                    signal_id=f"sig-{index}-{slot}",
+                    leg=1,
+                    symbol=symbol,
+                    side=side,
+                    volume=Decimal("0.10"),
+                    entry_price=Decimal(str(price.price_open)),
+                    sl=sl,
+                    tag=tag if kind < 8 else "",
+                )
+            )
+        trades.append(
+            BotTrade(
+                account=account,
+                signal_id=f"sig-{index}-gone",
+                leg=1,
+                symbol="EURUSD",
+                side="buy",
+                volume=Decimal("0.10"),
+                entry_price=Decimal("1.08000"),
+            )
+        )
+        trading_account_gateway(account=account).breaker.reset()  # no circuit state left by anything else
+        made.append(account)
+    BotTrade.objects.bulk_create(trades, batch_size=2000)
+    return made
+
+
+def _cache_clear(cache) -> None:
+    """Only this benchmark's keys: the Redis database is shared with the test suite."""
+    client = cache._cache.get_client(None, write=True)
+    for key in client.scan_iter(match=f"{settings.CACHES['default']['KEY_PREFIX']}:*", count=1000):
+        client.delete(key)
+
+
+def _pass(accounts: list) -> tuple[float, list[float], int]:
+    from accounts.selectors import trading_account_gateway
+    from reconciliation.services import account_sync
+
+    durations = []
+    failures = 0
+    started = time.perf_counter()
+    for account in accounts:
+        t0 = time.perf_counter()
+        result = account_sync(account=account, gateway=trading_account_gateway(account=account))
+        durations.append(time.perf_counter() - t0)
+        failures += not result.ok or bool(result.guards_error)
+    return time.perf_counter() - started, durations, failures
+
+
+def _queries(accounts: list) -> float:
+    from accounts.selectors import trading_account_gateway
+    from reconciliation.services import account_sync
+
+    counts = []
+    for account in accounts:
+        gateway = trading_account_gateway(account=account)
+        with CaptureQueriesContext(connection) as ctx:
+            account_sync(account=account, gateway=gateway)
+        # SQL statements; transaction control (BEGIN/COMMIT/SAVEPOINT) is not a query.
+        counts.append(
+            sum(
+                1
+                for query in ctx.captured_queries
+                if not query["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT"))
+            )
+        )
+    return statistics.mean(counts)
+
+
+def _matcher_only(*, positions: int, repeat: int) -> tuple[float, float]:
+    """The pure matcher on one account's inputs (positions and bot trades as above): positions/s and reconciles/s."""
+    from reconciliation.matching import BotTrade, LivePosition, SymbolSpec, reconcile
+
+    table = {name: SymbolSpec(name=name, digits=5, point=point) for name, _bid, point in SYMBOLS}
+    lives, bots = [], []
+    for slot in range(positions):
+        symbol, bid, point = SYMBOLS[slot % len(SYMBOLS)]
+        price = Decimal(bid) + slot * point
+        side = "buy" if slot % 3 else "sell"
+        kind = slot % 10
+        lives.append(
+            LivePosition(
+                ticket=1000 + slot,
+                time=1_763_900_000 + slot,
+                type=0 if side == "buy" else 1,
+                magic=0,
+                volume=Decimal("0.10"),
+                price_open=price,
+                sl=None,
+                tp=None,
+                symbol=symbol,
+                comment=f"t{slot}" if kind < 8 else "",
+            )
+        )
+        if kind != 9:
+            bots.append(
+                BotTrade(
+                    id=str(slot),
+                    symbol=symbol,
+                    side=side,
+                    volume=Decimal("0.10"),
+                    entry_price=price,
+                    sl=price - 200 * point if kind >= 8 else None,
+                    tag=f"t{slot}" if kind < 8 else None,
+                )
+            )
+    started = time.perf_counter()
+    for _ in range(repeat):
+        reconcile(symbols=table, bot_trades=bots, positions=lives)
+    elapsed = time.perf_counter() - started
+    return positions * repeat / elapsed, repeat / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--positions", type=int, default=20)
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)  # the terminals' connect/disconnect INFO lines are not the benchmark
+
+    from django.core.cache import cache
+
+    from integrations.mt5 import reset_gateways
+
+    setup_test_environment()
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        _cache_clear(cache)
+        reset_gateways()
+        t0 = time.perf_counter()
+        accounts = _build(accounts=args.accounts, positions=args.positions)
+        build_seconds = time.perf_counter() - t0
+        rows = []
+        from reconciliation.services import sync as sync_module
+
+        real_guards, real_broadcast = sync_module.account_guards_evaluate, sync_module.broadcast
+        for label in ("first sync", "steady", "steady", "steady, no guards", "steady, no guards, no pushes"):
+            if "no guards" in label:
+                sync_module.account_guards_evaluate = lambda **kwargs: None
+            if "no pushes" in label:
+                sync_module.broadcast = lambda *args, **kwargs: None
+            elapsed, durations, failures = _pass(accounts)
+            durations.sort()
+            rows.append(
+                (
+                    label,
+                    len(accounts) / elapsed,
+                    statistics.median(durations) * 1000,
+                    durations[int(len(durations) * 0.99) - 1] * 1000,
+                    failures,
+                )
+            )
+        sync_module.account_guards_evaluate, sync_module.broadcast = real_guards, real_broadcast
+        queries = _queries(accounts[:50])
+        matcher_positions, matcher_reconciles = _matcher_only(positions=args.positions, repeat=5000)
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        teardown_test_environment()
+        _cache_clear(cache)
+        reset_gateways()
+
+    print(f"setup: {args.accounts} accounts x {args.positions} positions built in {build_seconds:.1f} s")
+    print()
+    print("| pass | accounts | positions/account | syncs/s | median ms | p99 ms | failed | queries/sync |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for label, rate, median, p99, failures in rows:
+        q = f"{queries:.1f}" if label == "steady" else "-"  # with guards
+        print(
+            f"| {label} | {args.accounts} | {args.positions} | {rate:.0f} | {median:.2f} | {p99:.2f} | {failures} | {q} |"
+        )
+    print()
+    print("| matcher only | positions/s | reconciles/s (one account) |")
+    print("|---|---:|---:|")
+    print(
+        f"| {args.positions} positions per account | {matcher_positions:,.0f} | {matcher_reconciles:,.0f} |"
+    )
+
+
+if __name__ == "__main__":
+    main()
