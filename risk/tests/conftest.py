@@ -11,12 +11,12 @@ from django.utils import timezone
 from accounts.models import GatewayBackend, TradingAccount, User
 from accounts.selectors import trading_account_gateway
 from accounts.services import account_snapshot_record, trading_account_create
+from accounts.tests.factories import AccountSnapshotFactory, TradingAccountFactory
 from integrations.mt5 import reset_gateways
 from integrations.mt5.errors import GatewayInvalidRequest
 from integrations.mt5.simulated.registry import default_registry
 from integrations.mt5.types import Side, SymbolSpec
 from risk.selectors import risk_config_invalidate_cache
-from risk.tests.factories import AccountSnapshotFactory, TradingAccountFactory
 
 D = Decimal
 

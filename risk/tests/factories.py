@@ -2,10 +2,8 @@ from decimal import Decimal
 
 import factory
 
-from accounts.tests.factories import AccountSnapshotFactory, TradingAccountFactory, UserFactory
+from accounts.tests.factories import TradingAccountFactory, UserFactory
 from risk.models import TradeSetupRiskLog
-
-__all__ = ["AccountSnapshotFactory", "TradeSetupRiskLogFactory", "TradingAccountFactory"]
 
 
 class TradeSetupRiskLogFactory(factory.django.DjangoModelFactory):

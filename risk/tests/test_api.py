@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from accounts.services import user_create
 from guards.models import GuardState
+from integrations.mt5.errors import GatewayUnavailable
 from risk.models import RiskConfigVersion, TradeSetupRiskLog
 from risk.services import risk_config_update
 from risk.tests.conftest import account_with_snapshot
@@ -372,8 +373,6 @@ def test_halted_account_is_a_200_rejection_and_logged(
 
 
 def test_unreachable_terminal_is_a_503(api_client, trader, trader_account, use_stub_terminal, monkeypatch):
-    from integrations.mt5.errors import GatewayUnavailable
-
     def down(name):
         raise GatewayUnavailable("no link", call="symbol_info")
 

@@ -10,9 +10,10 @@ import pytest
 from django.core.cache import cache
 from django.db import connection, transaction
 
+from accounts.tests.factories import TradingAccountFactory
+from core.exceptions import NotFoundError
 from risk.selectors import CONFIG_CACHE_KEY, risk_config_current, risk_config_history, risk_sizing_account_get
 from risk.services import risk_config_update
-from risk.tests.factories import TradingAccountFactory
 
 D = Decimal
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,8 +71,6 @@ def test_history_is_newest_first_with_previous_joined(owner, django_assert_num_q
 
 @pytest.mark.django_db
 def test_sizing_account_scope(owner, support, trader, other_trader):
-    from core.exceptions import NotFoundError
-
     account = TradingAccountFactory(owner=trader)
     for user in (owner, support, trader):
         assert risk_sizing_account_get(user=user, account_id=account.pk) == account

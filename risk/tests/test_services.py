@@ -1,13 +1,19 @@
+import threading
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 
+from accounts.tests.factories import TradingAccountFactory
 from core.exceptions import PermissionDeniedError
 from integrations.mt5.errors import GatewayUnavailable
+from integrations.mt5.simulated.registry import default_registry
 from risk.models import RiskConfigVersion, TradeSetupRiskLog
 from risk.selectors import risk_config_current
 from risk.services import (
+    InvalidSymbolTerms,
     SetupRejected,
     TerminalUnavailable,
     UnknownSymbol,
@@ -194,8 +200,6 @@ def test_stale_account_is_a_logged_rejection_without_asking_the_terminal(trader,
 
 
 def test_account_without_snapshot_is_stale(trader, stub_terminal):
-    from risk.tests.factories import TradingAccountFactory
-
     account = TradingAccountFactory(owner=trader)
     log = trade_setup_size(account=account, actor=trader, gateway=stub_terminal, **SPEC_SETUP)
     assert (log.approved, log.reason) == (False, "stale_account")
@@ -261,10 +265,6 @@ def test_unreachable_terminal_is_logged_then_a_503(trader, trader_account, stub_
 
 
 def test_unusable_symbol_terms_are_logged_then_refused(trader, trader_account, stub_terminal):
-    from dataclasses import replace
-
-    from risk.services import InvalidSymbolTerms
-
     stub_terminal.symbols["EURUSD"] = replace(stub_terminal.symbols["EURUSD"], trade_tick_value=D(0))
     with pytest.raises(InvalidSymbolTerms) as exc_info:
         trade_setup_size(account=trader_account, actor=trader, gateway=stub_terminal, **SPEC_SETUP)
@@ -276,8 +276,6 @@ def test_unusable_symbol_terms_are_logged_then_refused(trader, trader_account, s
 
 
 def test_live_flow_on_a_simulated_terminal(trader, simulated_account):
-    from integrations.mt5.simulated.registry import default_registry
-
     terminal = default_registry().get(simulated_account.login, simulated_account.server)
     terminal.sim_set_price("EURUSD", "1.08500", "1.08510")
     log = trade_setup_size(account=simulated_account, actor=trader, **SPEC_SETUP)
@@ -298,8 +296,6 @@ def test_live_flow_unknown_symbol_on_a_simulated_terminal(trader, simulated_acco
 
 
 def test_live_flow_dropped_terminal_link_is_a_503(trader, simulated_account):
-    from integrations.mt5.simulated.registry import default_registry
-
     default_registry().get(simulated_account.login, simulated_account.server).sim_drop_connection()
     with pytest.raises(TerminalUnavailable):
         trade_setup_size(account=simulated_account, actor=trader, **SPEC_SETUP)
@@ -308,10 +304,6 @@ def test_live_flow_dropped_terminal_link_is_a_503(trader, simulated_account):
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_edits_are_serialised_into_one_chain(owner):
-    import threading
-
-    from django.db import connection
-
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
 
