@@ -21,7 +21,7 @@ OVERRIDE_ONLY_FIELDS = ("daily_loss_enabled",)
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value.normalize()) if value == value.to_integral_value() else str(value)
+        return format(value.normalize(), "f")
     return value
 
 
