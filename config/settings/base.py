@@ -170,6 +170,8 @@ MT5_BRIDGE_SECRET = env("MT5_BRIDGE_SECRET", default="development-bridge-secret"
 MT5_CALL_TIMEOUT_SECONDS = env.float("MT5_CALL_TIMEOUT_SECONDS", default=10.0)
 MT5_CIRCUIT_FAILURE_THRESHOLD = env.int("MT5_CIRCUIT_FAILURE_THRESHOLD", default=3)
 MT5_CIRCUIT_RESET_SECONDS = env.float("MT5_CIRCUIT_RESET_SECONDS", default=30.0)
+MT5_RECONNECT_BASE_SECONDS = env.float("MT5_RECONNECT_BASE_SECONDS", default=1.0)
+MT5_RECONNECT_CAP_SECONDS = env.float("MT5_RECONNECT_CAP_SECONDS", default=60.0)
 MT5_PRODUCT_MAGIC = env.int("MT5_PRODUCT_MAGIC", default=990_001)
 
 # An account snapshot older than this is stale: pages flag it, sizing and guards refuse to act on it.
