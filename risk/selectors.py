@@ -1,4 +1,4 @@
-"""Reads for the risk configuration, its history and the trade-setup risk log.
+"""Reads: the risk configuration in force, its history, and which accounts a user may size.
 
 `risk_config_current()` is read on every sizing request, so the current version is cached in the shared cache
 (Redis), never in a module-level variable: every web process and worker reads the same entry, and
