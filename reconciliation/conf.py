@@ -9,7 +9,8 @@ from django.conf import settings
 DEFAULTS: dict[str, Any] = {
     # The beat interval declared by setup_periodic_tasks (editable afterwards in the admin).
     "RECONCILIATION_SYNC_INTERVAL_SECONDS": 10,
-    # A bot trade younger than this is not reported missing yet (the bot registers before the order fills).
+    # A bot trade no sync has matched yet is reported missing only after being unmatched this long (the bot may
+    # register before the order fills).
     "RECONCILIATION_MISSING_GRACE_SECONDS": 15,
     # Close reasons: a missing position whose deals are not there yet stays `pending`; the look-up is repeated on
     # later syncs (one deals_for_position call each, no sleeping) and settles on `unknown` only after both this

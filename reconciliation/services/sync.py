@@ -197,7 +197,8 @@ class _CloseReasons:
             trade.closed_by = CloseReason.UNKNOWN
         else:
             if not trade.closed_by:
-                trade.closed_by, trade.missing_since, trade.close_lookups = CloseReason.PENDING, self.now, 0
+                trade.closed_by, trade.close_lookups = CloseReason.PENDING, 0
+                trade.missing_since = trade.missing_since or self.now
             self._look_up(trade, ticket)
         return before != (trade.closed_by, trade.missing_since, trade.close_lookups)
 
@@ -315,14 +316,20 @@ def _reconcile(
             )
         )
 
-    grace = now - timedelta(seconds=setting("RECONCILIATION_MISSING_GRACE_SECONDS"))
+    grace = timedelta(seconds=setting("RECONCILIATION_MISSING_GRACE_SECONDS"))
     reasons = _CloseReasons(gateway=gateway, now=now)
     missing = [(by_id[int(m.bot_trade_id)], m.closed_by) for m in result.missing_positions]
     missing += [(t, matching.close_reason(ticket=t.matched_ticket, deals=deals)) for t in gone_sticky]
     reported = 0
     for trade, from_deals in missing:
-        if trade.matched_ticket is None and trade.created_at > grace:
-            continue  # just registered: the order may not have filled yet
+        if trade.matched_ticket is None:
+            # Never matched yet: the order may not have filled. Reported once it has been unmatched for the grace
+            # period, counted on the syncs' clock (`now`, virtual in scenarios), not the registration time.
+            if trade.missing_since is None:
+                trade.missing_since = now
+                changed[trade.pk] = trade
+            if now - trade.missing_since < grace:
+                continue
         reported += 1
         if reasons.settle(trade, from_deals):
             changed[trade.pk] = trade
