@@ -339,3 +339,29 @@ def test_in_place_is_refused_outside_a_test_database(monkeypatch):
     assert _in_place_allowed() is True
     monkeypatch.setitem(connections["default"].settings_dict, "NAME", "mt5guard")
     assert _in_place_allowed() is False
+
+
+@transactional
+def test_market_guard_set_to_act_closes_on_a_spread_over_the_cap():
+    result = run("market_spread_cap_close")
+    market = [e for e in result["events"] if e["type"] == "guard_level"]
+    assert market == [
+        {"t": 50, "type": "guard_level", "guard": "market", "level": "critical", "value": 166.6667,
+         "symbol": "EURUSD", "reason": "spread_cap"}
+    ]  # fmt: skip
+    assert guard_events(result)[-2:] == [(50, "close_sent", 10009), (50, "close_confirmed", TICKET)]
+    assert result["final"]["open_positions"] == []
+    assert result["final"]["guard_state"] == "normal"
+
+
+@transactional
+def test_market_gap_alerts_and_marks_but_does_not_close_by_default():
+    result = run("market_gap_alert")
+    assert [(e["t"], e["level"], e["reason"]) for e in result["events"] if e["type"] == "guard_level"] == [
+        (120, "critical", "gap"),
+        (180, "normal", ""),
+    ]
+    marked = next(e for e in result["events"] if e["type"] == "market_marked")
+    assert marked["closing"] is False
+    assert result["final"]["open_positions"] == [TICKET]
+    assert result["final"]["order_sends"] == {}
