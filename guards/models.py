@@ -259,6 +259,7 @@ class GuardState(models.Model):
     trip_guard = models.CharField(max_length=16, blank=True)
     tripped_at = models.DateTimeField(null=True, blank=True)
     liquidate_at = models.DateTimeField(null=True, blank=True)
+    liquidation_dispatched_at = models.DateTimeField(null=True, blank=True)
     liquidation_started_at = models.DateTimeField(null=True, blank=True)
     halted_at = models.DateTimeField(null=True, blank=True)
 

@@ -48,8 +48,10 @@ logger = logging.getLogger(__name__)
 HUNDRED = Decimal(100)
 PERCENT_PLACES = Decimal("0.0001")
 DEAL_TYPE_BALANCE = 2
-# A sync that finds a liquidation this late (the task was lost, the worker died before starting it) re-dispatches it.
+# A sync that finds a liquidation this late (the task was lost, the worker died before starting it) re-dispatches it,
+# at most once per LIQUIDATION_REDISPATCH_SPACING (a terminal that stays down must not pile up tasks).
 LIQUIDATION_OVERDUE = timedelta(seconds=1)
+LIQUIDATION_REDISPATCH_SPACING = timedelta(seconds=30)
 
 _STATE_FIELDS = [
     f.name
@@ -301,6 +303,7 @@ def _trip(ctx: _Context) -> None:
     state.trip_guard = guard
     state.tripped_at = ctx.now
     state.liquidate_at = ctx.now + timedelta(seconds=cfg.liquidation_grace_seconds)
+    state.liquidation_dispatched_at = ctx.now
     state.liquidation_started_at = None
     state.halted_at = None
     ctx.alert(
@@ -332,7 +335,13 @@ def _overdue(ctx: _Context) -> None:
         and state.liquidation_started_at is None
         and state.liquidate_at is not None
         and ctx.now >= state.liquidate_at + LIQUIDATION_OVERDUE
+        and (
+            state.liquidation_dispatched_at is None
+            or (state.tripped_at is not None and state.liquidation_dispatched_at <= state.tripped_at)
+            or ctx.now >= state.liquidation_dispatched_at + LIQUIDATION_REDISPATCH_SPACING
+        )
     ):
+        state.liquidation_dispatched_at = ctx.now
         logger.warning(
             "account %s: liquidation %s overdue; dispatching it again", ctx.account_id, state.trip_id
         )

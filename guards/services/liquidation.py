@@ -186,5 +186,6 @@ def _cancel(state, cfg, *, drawdown, daily_loss, alerts, now, equity) -> None:  
     state.trip_guard = ""
     state.tripped_at = None
     state.liquidate_at = None
+    state.liquidation_dispatched_at = None
     state.liquidation_started_at = None
     state.status = status_of(state)

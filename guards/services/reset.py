@@ -63,6 +63,7 @@ def guard_reset(*, account: TradingAccount, actor: User, reason: str) -> GuardSt
         state.trip_id = None
         state.trip_guard = ""
         state.tripped_at = state.liquidate_at = state.liquidation_started_at = state.halted_at = None
+        state.liquidation_dispatched_at = None
         state.reset_at = now
         state.reset_by = actor
         state.reset_reason = reason

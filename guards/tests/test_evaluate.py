@@ -155,6 +155,10 @@ def test_an_overdue_liquidation_is_dispatched_again_by_the_next_sync(account, di
     _evaluate(account, equity=7_900, at_seconds=30)  # exactly due: the task is running
     _evaluate(account, equity=7_900, at_seconds=40)  # 10 s late: lost task
     assert [d["countdown"] for d in dispatched.liquidations] == [10.0, 0.0]
+    _evaluate(account, equity=7_900, at_seconds=50)  # still not started: not again before 30 s
+    assert len(dispatched.liquidations) == 2
+    _evaluate(account, equity=7_900, at_seconds=70)
+    assert [d["countdown"] for d in dispatched.liquidations] == [10.0, 0.0, 0.0]
 
 
 def test_confirm_readings_and_levels_come_from_the_account_override(account, no_daily_loss):
