@@ -79,7 +79,7 @@ class _SettingsForm(forms.ModelForm):
 class _SettingsAdminMixin:
     """Saving = the settings service, so every changed field lands in the history with who, when, old and new."""
 
-    form = _SettingsForm
+    form: Any = _SettingsForm
 
     def _values(self, form: forms.ModelForm, names: list[str]) -> dict[str, Any]:
         return {name: form.cleaned_data[name] for name in names if name in form.changed_data}
@@ -145,7 +145,7 @@ class AccountGuardSettingsAdmin(_SettingsAdminMixin, admin.ModelAdmin):
     raw_id_fields = ("account",)
     readonly_fields = ("history", "updated_at")
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ["account", "daily_loss_enabled", *SETTING_FIELDS, "change_reason", "updated_at", "history"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ Decisions (docs/GUARDS.md has the full list):
 """
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -19,8 +20,8 @@ from django.db.models import Q
 
 from core.models import BaseModel
 
-_PERCENT = {"max_digits": 9, "decimal_places": 4}
-_MONEY = {"max_digits": 20, "decimal_places": 2}
+_PERCENT: dict[str, Any] = {"max_digits": 9, "decimal_places": 4}
+_MONEY: dict[str, Any] = {"max_digits": 20, "decimal_places": 2}
 _POSITIVE_PERCENT = [MinValueValidator(Decimal("0.0001")), MaxValueValidator(Decimal("100"))]
 
 GLOBAL_SETTINGS_PK = 1
@@ -168,7 +169,7 @@ class AccountGuardSettings(models.Model):
         return f"Guard overrides for {self.account_id}"
 
     def clean(self) -> None:
-        _validate_caps(self.market_spread_cap_points)
+        _validate_caps(getattr(self, "market_spread_cap_points", None))
         errors = _validate_levels(self, "drawdown") | _validate_levels(self, "daily_loss")
         if errors:
             raise ValidationError(errors)

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from accounts.models import TradingAccount
 from guards.clock import guard_now
-from guards.models import AlertKind, CloseIntent, CloseTrigger, Guard, GuardStatus, Level
+from guards.models import AlertKind, CloseIntent, CloseTrigger, Guard, GuardAlert, GuardStatus, Level
 from guards.services.alerts import alert_build, alerts_record
 from guards.services.autoclose import CloseOutcome, idempotency_key_for, positions_close_all
 from guards.services.evaluate import (
@@ -65,7 +65,7 @@ def account_liquidate(
                 return LiquidationResult(outcome="retry", detail=str(exc))
             drawdown = percent_below(state.peak_equity, reading.equity)
             daily_loss = percent_below(state.day_anchor, reading.equity)
-            alerts = []
+            alerts: list[GuardAlert] = []
             if not (
                 _critical(drawdown, cfg.drawdown_critical_percent)
                 or _critical(daily_loss, cfg.daily_loss_critical_percent)

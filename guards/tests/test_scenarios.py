@@ -34,7 +34,7 @@ def run(name: str, *, in_place: bool = True) -> dict:
 
 def guard_events(result: dict) -> list[tuple]:
     """The guard story without the syncs: (t, type, key fields)."""
-    story = []
+    story: list[tuple] = []
     for event in result["events"]:
         kind = event["type"]
         if kind == "guard_level":
