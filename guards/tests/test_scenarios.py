@@ -365,3 +365,19 @@ def test_market_gap_alerts_and_marks_but_does_not_close_by_default():
     assert marked["closing"] is False
     assert result["final"]["open_positions"] == [TICKET]
     assert result["final"]["order_sends"] == {}
+
+
+@transactional
+def test_failed_syncs_are_not_readings():
+    result = run("terminal_down_no_reading")
+    syncs = {e["t"]: e for e in result["events"] if e["type"] == "sync"}
+    assert (syncs[120]["ok"], syncs[130]["ok"], syncs[140]["ok"]) == (False, False, True)
+    assert syncs[120]["equity"] is None
+    assert guard_events(result)[:3] == [
+        (150, "guard_level", "drawdown", "critical"),
+        (150, "liquidation_scheduled", 160),
+        (160, "liquidation_started"),
+    ]
+    assert result["final"]["liquidation_delays"] == [
+        {"critical_confirmed_at": 150, "first_close_at": 160, "seconds": 10}
+    ]
