@@ -149,3 +149,19 @@ def test_reset_is_refused_while_liquidation_closes_are_in_flight(support, accoun
     with pytest.raises(ApplicationError, match="in flight"):
         guard_reset(account=account, actor=support, reason="now")
     assert GuardState.objects.get(pk=halted.pk).status == GuardStatus.HALTED
+
+
+def test_owner_adds_an_account_override_in_the_admin(owner, client, account):
+    client.force_login(owner)
+    data = dict.fromkeys(("daily_loss_enabled",), "")
+    data.update(account=account.pk, drawdown_critical_percent="15", daily_loss_enabled="false",
+                market_spread_cap_points="null", change_reason="new trader")  # fmt: skip
+    response = client.post(reverse("admin:guards_accountguardsettings_add"), data)
+    assert response.status_code == 302, response.content[:800]
+    from guards.selectors import guard_settings_for_account
+
+    effective = guard_settings_for_account(account=account)
+    assert effective.drawdown_critical_percent == Decimal("15")
+    assert effective.daily_loss_critical_percent is None
+    fields = set(GuardSettingsChange.objects.filter(account=account).values_list("field", flat=True))
+    assert fields == {"drawdown_critical_percent", "daily_loss_enabled"}
