@@ -227,7 +227,9 @@ def test_closing_the_bot_trade_makes_its_missing_event_go(account, gateway):
 def test_new_bot_trade_is_not_missing_during_the_grace(account, gateway, settings):
     settings.RECONCILIATION_MISSING_GRACE_SECONDS = 15
     BotTradeFactory(account=account)
-    start = timezone.now() - timedelta(days=30)  # the syncs' clock (virtual in scenarios), not registration time
+    start = timezone.now() - timedelta(
+        days=30
+    )  # the syncs' clock (virtual in scenarios), not registration time
     for seconds, missing in ((0, 0), (10, 0), (15, 1)):
         result = account_sync(account=account, gateway=gateway, now=start + timedelta(seconds=seconds))
         assert result.missing == missing, seconds
