@@ -126,6 +126,9 @@ def test_support_sees_alerts_and_intents_read_only(support, client, halted):
     for name in ("guardalert", "closeintent", "guardsettingschange", "guardstate", "accountguardsettings"):
         assert client.get(reverse(f"admin:guards_{name}_changelist")).status_code == 200, name
     assert client.get(reverse("admin:guards_guardalert_add")).status_code == 403
+    page = client.get(reverse("admin:guards_guardstate_change", args=[halted.pk]))
+    assert page.status_code == 200
+    assert b"Halted" in page.content
 
 
 def test_guard_reset_service_rules(trader, support, account, halted):
