@@ -1,37 +1,83 @@
-"""The one hook for live updates: services call broadcast() and it sends after the transaction commits."""
+"""The one hook for live updates: services call broadcast() and it sends after the transaction commits.
 
+Sending never blocks the caller: messages go to one long-lived event loop per process (a daemon thread that keeps
+its Redis connections), so a sync does not pay for a new loop and connection per message. Live updates are
+best-effort by design; the database is the record, pages re-read it.
+"""
+
+import asyncio
+import atexit
+import contextlib
 import logging
+import os
+import threading
+from concurrent.futures import Future
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
-
-def broadcast(group: str, event: str, **payload: Any) -> None:
-    """Send a high-level event (`<noun>.<verb>`, ids and plain values only) to a channel-layer group after commit.
-
-    A failing channel layer must never break the write that triggered it, so errors are logged, not raised.
-    """
-
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        try:
-            async_to_sync(layer.group_send)(
-                group, {"type": event.replace(".", "_"), "event": event, **payload}
-            )
-        except Exception:
-            logger.exception("live update %s to %s was not delivered", event, group)
-
-    transaction.on_commit(send)
+STAFF_GROUP = "accounts.staff"
 
 
 def account_group(account_id: int) -> str:
     return f"accounts.account.{account_id}"
 
 
-STAFF_GROUP = "accounts.staff"
+def broadcast(group: str, event: str, **payload: Any) -> None:
+    """Send a high-level event (`<noun>.<verb>`, ids and plain values only) to a channel-layer group after commit.
+
+    A failing channel layer never breaks the write that triggered it: errors are logged, not raised.
+    """
+    message = {"type": event.replace(".", "_"), "event": event, **payload}
+    transaction.on_commit(lambda: _sender.submit(group, message))
+
+
+def realtime_flush(timeout: float = 2.0) -> None:
+    """Wait for messages already handed to the sender (tests, and commands about to exit)."""
+    _sender.flush(timeout)
+
+
+class _Sender:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: set[Future[None]] = set()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            # A forked child (Celery prefork) inherits no running thread: start its own loop.
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="realtime-sender", daemon=True).start()
+                self._loop, self._pid, self._pending = loop, os.getpid(), set()
+            return self._loop
+
+    def submit(self, group: str, message: dict[str, Any]) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), self._running_loop())
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(lambda f: self._done(f, group, message["event"]))
+
+    def _done(self, future: Future[None], group: str, event: str) -> None:
+        with self._lock:
+            self._pending.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            logger.error("live update %s to %s was not delivered: %s", event, group, future.exception())
+
+    def flush(self, timeout: float) -> None:
+        with self._lock:
+            pending = list(self._pending)
+        for future in pending:
+            with contextlib.suppress(Exception):  # failures are already logged by _done
+                future.result(timeout=timeout)
+
+
+_sender = _Sender()
+atexit.register(realtime_flush, 1.0)
