@@ -34,3 +34,13 @@ def test_keeps_an_interval_edited_in_the_admin_unless_reset():
 
     call_command("setup_periodic_tasks", "--reset-intervals")
     assert sync_interval_seconds() == 10
+
+
+def test_declares_the_close_intent_recovery_every_minute():
+    call_command("setup_periodic_tasks")
+    call_command("setup_periodic_tasks")
+    task = PeriodicTask.objects.get(name="guards: complete close intents")
+    assert task.task == "guards.tasks.close_intents_complete"
+    assert (task.interval.every, task.interval.period) == (60, IntervalSchedule.SECONDS)
+    assert task.expire_seconds == 60
+    assert PeriodicTask.objects.filter(task="guards.tasks.close_intents_complete").count() == 1

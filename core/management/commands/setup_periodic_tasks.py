@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from guards.tasks import GUARDS_PERIODIC_TASKS
 from reconciliation.conf import setting
 from reconciliation.services import SYNC_PERIODIC_TASK_NAME
 
@@ -27,6 +28,15 @@ def periodic_tasks() -> list[dict[str, Any]]:
             "expire_seconds": interval,
             "description": "Fan out one terminal sync per active account (reconciliation, snapshots, guards).",
         },
+        *(
+            {
+                "period": IntervalSchedule.SECONDS,
+                # Expire before the next run is due, so a backlog never piles up behind a stopped worker.
+                "expire_seconds": spec["every"],
+                **spec,
+            }
+            for spec in GUARDS_PERIODIC_TASKS
+        ),
     ]
 
 
