@@ -174,6 +174,15 @@ MT5_RECONNECT_BASE_SECONDS = env.float("MT5_RECONNECT_BASE_SECONDS", default=1.0
 MT5_RECONNECT_CAP_SECONDS = env.float("MT5_RECONNECT_CAP_SECONDS", default=60.0)
 MT5_PRODUCT_MAGIC = env.int("MT5_PRODUCT_MAGIC", default=990_001)
 
+# Reconciliation (defaults and meanings in reconciliation/conf.py). The beat interval is declared by
+# setup_periodic_tasks and then editable in the admin.
+RECONCILIATION_SYNC_INTERVAL_SECONDS = env.int("RECONCILIATION_SYNC_INTERVAL_SECONDS", default=10)
+RECONCILIATION_MISSING_GRACE_SECONDS = env.int("RECONCILIATION_MISSING_GRACE_SECONDS", default=15)
+RECONCILIATION_CLOSE_REASON_WAIT_SECONDS = env.int("RECONCILIATION_CLOSE_REASON_WAIT_SECONDS", default=30)
+RECONCILIATION_LOCK_SECONDS = env.int("RECONCILIATION_LOCK_SECONDS", default=45)
+RECONCILIATION_SYNC_QUEUE = env("RECONCILIATION_SYNC_QUEUE", default="celery")
+RECONCILIATION_RUN_RETENTION_HOURS = env.int("RECONCILIATION_RUN_RETENTION_HOURS", default=24)
+
 # An account snapshot older than this is stale: pages flag it, sizing and guards refuse to act on it.
 ACCOUNT_SNAPSHOT_STALE_SECONDS = env.int("ACCOUNT_SNAPSHOT_STALE_SECONDS", default=300)
 
