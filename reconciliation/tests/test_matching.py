@@ -25,7 +25,9 @@ from reconciliation.matching import (
     reconcile,
 )
 
-EXAMPLE = Path("/work/shared/cases/reconcile-example.json")
+EXAMPLE = (
+    Path(__file__).resolve().parents[3] / "shared" / "cases" / "reconcile-example.json"
+)  # shared/ sits beside the checkout
 D = Decimal
 
 SYMBOLS = {

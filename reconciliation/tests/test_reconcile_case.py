@@ -18,7 +18,9 @@ from django.core.management import call_command
 from reconciliation.case_file import CaseFileError, parse_case
 from reconciliation.matching import Tolerances
 
-EXAMPLE = Path("/work/shared/cases/reconcile-example.json")
+EXAMPLE = (
+    Path(__file__).resolve().parents[3] / "shared" / "cases" / "reconcile-example.json"
+)  # shared/ sits beside the checkout
 ROOT = Path(__file__).resolve().parents[2]
 
 

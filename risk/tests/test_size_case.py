@@ -18,7 +18,9 @@ from risk.sizing import SizingConfig
 
 D = Decimal
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = Path("/work/shared/cases/size-example.json")
+EXAMPLE = (
+    Path(__file__).resolve().parents[3] / "shared" / "cases" / "size-example.json"
+)  # shared/ sits beside the checkout
 
 # The case file of shared/spec/sizing.md, verbatim.
 SPEC_CASE_TEXT = """{

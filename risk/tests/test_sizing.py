@@ -24,7 +24,9 @@ from risk.sizing import (
 )
 
 D = Decimal
-EXAMPLE = Path("/work/shared/cases/size-example.json")
+EXAMPLE = (
+    Path(__file__).resolve().parents[3] / "shared" / "cases" / "size-example.json"
+)  # shared/ sits beside the checkout
 
 ACCOUNT = AccountState(
     currency="USD", balance=D(10000), equity=D(10000), margin_free=D(9500), snapshot_age_seconds=12
