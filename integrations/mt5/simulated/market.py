@@ -133,6 +133,10 @@ class Feed:
         return round(delta / tick) * tick
 
     def set_price(self, at_ms: int, bid: int, ask: int, *, mode: str) -> Quote:
+        """Quote `bid`/`ask` at `at_ms`. The walk is caught up to `at_ms` first (in the old mode): left behind, its
+        grid ticks would later be recorded after this quote and reopen, out of order, the bars before it."""
+        while self.next_ms <= at_ms:
+            self.step(self.next_ms)
         self.mode = mode
         self.quote = Quote(max(at_ms, self.quote.time_msc), bid, ask, c.TICK_FLAG_BID | c.TICK_FLAG_ASK)
         self._record(self.quote)
