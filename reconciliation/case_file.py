@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+from core.casefiles import CaseFileError, case_error, describe
 from reconciliation.matching import (
     BotTrade,
     Deal,
@@ -46,10 +47,6 @@ _TOLERANCE_KEYS = (
 )
 
 
-class CaseFileError(ValueError):
-    """The case file is malformed or breaks a rule; the message names the path of the bad value."""
-
-
 @dataclass(frozen=True, slots=True)
 class Case:
     symbols: SymbolTable
@@ -71,34 +68,16 @@ class Case:
 # ---------------------------------------------------------------- scalar readers
 
 
-def _show(value: object) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return str(value)
-
-
-def _fail(path: str, problem: str, value: object) -> CaseFileError:
-    return CaseFileError(f"{path}: {problem} (got {_show(value)})")
-
-
 def _number(value: object, path: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise _fail(path, "must be a number", value)
+        raise case_error(path, "must be a number", value)
     try:
         # str() of a float is its shortest repr, so 0.1 becomes Decimal("0.1"), not the binary value.
         number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
     except InvalidOperation:
-        raise _fail(path, "must be a number", value) from None
+        raise case_error(path, "must be a number", value) from None
     if not number.is_finite():
-        raise _fail(path, "must be a finite number", value)
+        raise case_error(path, "must be a finite number", value)
     return number
 
 
@@ -106,9 +85,9 @@ def _positive(value: object, path: str) -> Decimal:
     try:
         number = _number(value, path)
     except CaseFileError:
-        raise _fail(path, "must be a positive number", value) from None
+        raise case_error(path, "must be a positive number", value) from None
     if number <= 0:
-        raise _fail(path, "must be a positive number", value)
+        raise case_error(path, "must be a positive number", value)
     return number
 
 
@@ -116,9 +95,9 @@ def _non_negative(value: object, path: str) -> Decimal:
     try:
         number = _number(value, path)
     except CaseFileError:
-        raise _fail(path, "must be a non-negative number", value) from None
+        raise case_error(path, "must be a non-negative number", value) from None
     if number < 0:
-        raise _fail(path, "must be a non-negative number", value)
+        raise case_error(path, "must be a non-negative number", value)
     return number
 
 
@@ -133,27 +112,27 @@ def _integer(value: object, path: str, *, minimum: int = 0) -> int:
     elif isinstance(value, str) and value.strip().isdigit():
         number = int(value.strip())
     else:
-        raise _fail(path, "must be an integer", value)
+        raise case_error(path, "must be an integer", value)
     if number < minimum:
-        raise _fail(path, f"must be an integer >= {minimum}", value)
+        raise case_error(path, f"must be an integer >= {minimum}", value)
     return number
 
 
 def _text(value: object, path: str, *, allow_empty: bool = True) -> str:
     if not isinstance(value, str) or (not allow_empty and not value):
-        raise _fail(path, "must be a string" if allow_empty else "must be a non-empty string", value)
+        raise case_error(path, "must be a string" if allow_empty else "must be a non-empty string", value)
     return value
 
 
 def _object(value: object, path: str) -> Mapping[str, Any]:
     if not isinstance(value, dict):
-        raise _fail(path, "must be an object", value)
+        raise case_error(path, "must be an object", value)
     return value
 
 
 def _array(value: object, path: str) -> list[Any]:
     if not isinstance(value, list):
-        raise _fail(path, "must be an array", value)
+        raise case_error(path, "must be an array", value)
     return value
 
 
@@ -215,7 +194,7 @@ def _side(value: object, path: str) -> Side:
         return "buy"
     if value == "sell":
         return "sell"
-    raise _fail(path, 'must be "buy" or "sell"', value)
+    raise case_error(path, 'must be "buy" or "sell"', value)
 
 
 def _canonical(table: SymbolTable) -> Callable[[object, str], str]:
@@ -224,7 +203,9 @@ def _canonical(table: SymbolTable) -> Callable[[object, str], str]:
         try:
             table.canonical_key(name)
         except UnknownSymbolError:
-            raise _fail(path, "unknown symbol: no entry in symbols has this canonical name", value) from None
+            raise case_error(
+                path, "unknown symbol: no entry in symbols has this canonical name", value
+            ) from None
         return name
 
     return read
@@ -234,7 +215,7 @@ def _terminal(table: SymbolTable) -> Callable[[object, str], str]:
     def read(value: object, path: str) -> str:
         name = _text(value, path, allow_empty=False)
         if name not in table:
-            raise _fail(path, "unknown symbol: not in symbols", value)
+            raise case_error(path, "unknown symbol: not in symbols", value)
         return name
 
     return read
@@ -259,7 +240,7 @@ def _bot_trade(value: object, path: str, *, table: SymbolTable) -> BotTrade:
 def _position_type(value: object, path: str) -> int:
     number = _integer(value, path)
     if number not in (0, 1):
-        raise _fail(path, "must be 0 (buy) or 1 (sell)", value)
+        raise case_error(path, "must be 0 (buy) or 1 (sell)", value)
     return number
 
 
@@ -348,6 +329,6 @@ def _check_unique(values: list[Any], path: str, field: str) -> None:
     for index, value in enumerate(values):
         if value in first:
             raise CaseFileError(
-                f"{path}[{index}].{field}: duplicate of {path}[{first[value]}].{field} (got {_show(value)})"
+                f"{path}[{index}].{field}: duplicate of {path}[{first[value]}].{field} (got {describe(value)})"
             )
         first[value] = index

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from core.casefiles import CaseFileError, case_error, describe
 from risk.sizing import (
     AccountState,
     Setup,
@@ -49,10 +50,6 @@ _SYMBOL_NUMBERS = (
 )
 
 
-class CaseFileError(ValueError):
-    """The case file is malformed; the message names the path of the bad value."""
-
-
 @dataclass(frozen=True, slots=True)
 class SizeCase:
     account: AccountState
@@ -64,27 +61,9 @@ class SizeCase:
         return size_setup(account=self.account, config=self.config, symbol=self.symbol, setup=self.setup)
 
 
-def _show(value: object) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return str(value)
-
-
-def _fail(path: str, problem: str, value: object) -> CaseFileError:
-    return CaseFileError(f"{path}: {problem} (got {_show(value)})")
-
-
 def _number(value: object, path: str, *, problem: str = "must be a number") -> Decimal:
     if isinstance(value, bool):
-        raise _fail(path, problem, value)
+        raise case_error(path, problem, value)
     if isinstance(value, Decimal | int):
         number = Decimal(value)
     elif isinstance(value, float):
@@ -92,9 +71,9 @@ def _number(value: object, path: str, *, problem: str = "must be a number") -> D
     elif isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value):
         number = Decimal(value)
     else:
-        raise _fail(path, problem, value)
+        raise case_error(path, problem, value)
     if not number.is_finite():
-        raise _fail(path, "must be a finite number", value)
+        raise case_error(path, "must be a finite number", value)
     return number
 
 
@@ -102,19 +81,19 @@ def _integer(value: object, path: str, *, minimum: int) -> int:
     problem = f"must be an integer >= {minimum}"
     number = _number(value, path, problem=problem)
     if number != number.to_integral_value() or number < minimum:
-        raise _fail(path, problem, value)
+        raise case_error(path, problem, value)
     return int(number)
 
 
 def _text(value: object, path: str) -> str:
     if not isinstance(value, str) or not value:
-        raise _fail(path, "must be a non-empty string", value)
+        raise case_error(path, "must be a non-empty string", value)
     return value
 
 
 def _object(value: object, path: str) -> Mapping[str, Any]:
     if not isinstance(value, dict):
-        raise _fail(path, "must be an object", value)
+        raise case_error(path, "must be an object", value)
     return value
 
 
@@ -126,7 +105,7 @@ def _field(section: Mapping[str, Any], key: str, path: str) -> Any:
 
 def _array(value: object, path: str) -> list[Any]:
     if not isinstance(value, list):
-        raise _fail(path, "must be an array", value)
+        raise case_error(path, "must be an array", value)
     return value
 
 
@@ -134,7 +113,9 @@ def _account(raw: object) -> AccountState:
     section = _object(raw, "account")
     age = _number(_field(section, "snapshot_age_seconds", "account"), "account.snapshot_age_seconds")
     if age < 0:
-        raise _fail("account.snapshot_age_seconds", "must be a number >= 0", section["snapshot_age_seconds"])
+        raise case_error(
+            "account.snapshot_age_seconds", "must be a number >= 0", section["snapshot_age_seconds"]
+        )
     return AccountState(
         currency=_text(_field(section, "currency", "account"), "account.currency"),
         balance=_number(_field(section, "balance", "account"), "account.balance"),
@@ -186,7 +167,7 @@ def _symbol(raw: object) -> SymbolTerms:
     if errors:
         raise CaseFileError(
             "; ".join(
-                f"symbol.{key}: {message} (got {_show(section[key])})" for key, message in errors.items()
+                f"symbol.{key}: {message} (got {describe(section[key])})" for key, message in errors.items()
             )
         )
     return symbol
@@ -196,7 +177,7 @@ def _setup(raw: object) -> Setup:
     section = _object(raw, "setup")
     side = _field(section, "side", "setup")
     if not isinstance(side, str):
-        raise _fail("setup.side", "must be a string", side)
+        raise case_error("setup.side", "must be a string", side)
     entries = _array(_field(section, "entries", "setup"), "setup.entries")
     return Setup(
         side=side,
