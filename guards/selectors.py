@@ -1,5 +1,6 @@
 """Reads for the guards. `account_is_halted` is what sizing and order entry ask before any new position."""
 
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -70,7 +71,10 @@ def guard_settings_effective(
         if override.daily_loss_enabled is False:
             values["daily_loss_warning_percent"] = None
             values["daily_loss_critical_percent"] = None
-    values["market_spread_cap_points"] = dict(values.get("market_spread_cap_points") or {})
+    caps = values.get("market_spread_cap_points") or {}
+    if isinstance(caps, str):  # SQLite's json_object() nests a JSON column as text (PostgreSQL as an object)
+        caps = json.loads(caps)
+    values["market_spread_cap_points"] = dict(caps)
     return EffectiveGuardSettings(**values)
 
 

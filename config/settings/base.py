@@ -85,6 +85,10 @@ TEMPLATES = [
 # SQLite under var/ when DATABASE_URL is not set (the embedded development default); PostgreSQL in tests and production.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker, beat and the demo write concurrently in `make run`: wait for the lock instead of failing, and
+    # take it when a transaction starts so two writers never deadlock upgrading read locks.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
