@@ -15,6 +15,12 @@ from django.utils import timezone
 _lock = threading.Lock()
 _now: Callable[[], datetime] | None = None
 _sleep: Callable[[float], None] | None = None
+_generation = 0  # bumped whenever the clock is replaced: anything cached in the old clock's time is void
+
+
+def clock_generation() -> int:
+    """Changes whenever a clock override starts or ends (caches keyed on guard_now() must start afresh)."""
+    return _generation
 
 
 def guard_now() -> datetime:
@@ -32,12 +38,14 @@ def guard_sleep(seconds: float) -> None:
 
 @contextmanager
 def clock_override(*, now: Callable[[], datetime], sleep: Callable[[float], None]) -> Iterator[None]:
-    global _now, _sleep
+    global _now, _sleep, _generation
     with _lock:
         previous = (_now, _sleep)
         _now, _sleep = now, sleep
+        _generation += 1
     try:
         yield
     finally:
         with _lock:
             _now, _sleep = previous
+            _generation += 1

@@ -84,6 +84,7 @@ class _Context:
     state: GuardState
     cfg: EffectiveGuardSettings
     now: datetime
+    server: str = ""  # the broker server: market data cached per server is shared by its accounts
     alerts: list[GuardAlert] = field(default_factory=list)
     actions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
@@ -428,7 +429,7 @@ def account_guards_evaluate(
     now = now or guard_now()
     with transaction.atomic(savepoint=False):
         state, cfg = guard_state_lock(account_id=account.pk)
-        ctx = _Context(account_id=account.pk, state=state, cfg=cfg, now=now)
+        ctx = _Context(account_id=account.pk, state=state, cfg=cfg, now=now, server=account.server)
         waiting = _freshness(state=state, snapshot=snapshot, now=now)
         if waiting:
             if waiting != "already evaluated" and not state.waiting_for_fresh:

@@ -12,19 +12,26 @@ so it adds no query. Decisions where the spec is silent (docs/GUARDS.md):
   symbol's trade mode is not "disabled".
 * On critical the positions on the symbol are marked (audited) and, when the owner set the action to "close",
   closed through auto-close once per critical episode.
+* Quotes are the broker server's, not the account's: the symbol spec and the closed bars are cached per process
+  and per (server, symbol), so every account on a server shares them (`_MarketCache`). The tick (live quote and
+  staleness) is read per account on every evaluation.
 """
 
 import logging
 import statistics
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from guards.clock import clock_generation
 from guards.models import LEVEL_RANK, AlertKind, CloseTrigger, Guard, Level, MarketGuardAction
 from integrations.mt5.errors import GatewayError
 from integrations.mt5.gateway import Mt5Gateway
+from integrations.mt5.types import Bar, SymbolSpec
 
 if TYPE_CHECKING:
     from guards.services.evaluate import _Context
@@ -35,6 +42,81 @@ MAX_SPREAD_SAMPLES = 720
 SYMBOL_TRADE_MODE_DISABLED = 0
 HUNDRED = Decimal(100)
 PLACES = Decimal("0.0001")
+
+
+# MT5's TIMEFRAME_M1 ... TIMEFRAME_M30 are their length in minutes; longer timeframes are not cached.
+_MINUTE_TIMEFRAMES = frozenset({1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30})
+
+
+class _MarketCache:
+    """Per-process memory of what every account on a broker server shares, keyed (server, symbol).
+
+    * The symbol spec (point, trade mode) is kept until the next minute boundary of the guards' clock, so a
+      changed trade mode is seen within a minute.
+    * The newest closed bar and the one before (`bars(start_pos=1, count=2)`) cannot change until the next bar
+      opens: an answer whose newest bar is at T is kept while T + 1 period <= now < T + 2 periods. An answer that
+      lags (no quote yet in the current bar, so its newest closed bar is older) is not kept, so the gap between the
+      last two bars is still judged as soon as the terminal has it.
+    Times are the guards' clock (virtual in a scenario replay): a clock override empties the cache.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._generation = -1
+        self._specs: dict[tuple[str, str], tuple[int, SymbolSpec]] = {}
+        self._bars: dict[tuple[str, str, int], tuple[float, float, tuple[Bar, ...]]] = {}
+
+    def _current(self) -> None:
+        generation = clock_generation()
+        if generation != self._generation:
+            self._specs.clear()
+            self._bars.clear()
+            self._generation = generation
+
+    def clear(self) -> None:
+        with self._lock:
+            self._specs.clear()
+            self._bars.clear()
+
+    def spec(self, *, server: str, symbol: str, now: datetime, gateway: Mt5Gateway) -> SymbolSpec:
+        minute = int(now.timestamp()) // 60
+        with self._lock:
+            self._current()
+            cached = self._specs.get((server, symbol))
+        if cached is not None and cached[0] == minute:
+            return cached[1]
+        spec = gateway.symbol(symbol)
+        if server:
+            with self._lock:
+                self._specs[(server, symbol)] = (minute, spec)
+        return spec
+
+    def closed_bars(
+        self, *, server: str, symbol: str, timeframe: int, now: datetime, gateway: Mt5Gateway
+    ) -> Sequence[Bar]:
+        moment = now.timestamp()
+        key = (server, symbol, timeframe)
+        with self._lock:
+            self._current()
+            cached = self._bars.get(key)
+        if cached is not None and cached[0] <= moment < cached[1]:
+            return cached[2]
+        bars = gateway.bars(symbol=symbol, timeframe=timeframe, count=2, start_pos=1)
+        if server and timeframe in _MINUTE_TIMEFRAMES and len(bars) >= 2:
+            period = timeframe * 60
+            newest = bars[-1].time.timestamp()
+            if newest + period <= moment < newest + 2 * period:
+                with self._lock:
+                    self._bars[key] = (newest + period, newest + 2 * period, tuple(bars))
+        return bars
+
+
+_cache = _MarketCache()
+
+
+def market_cache_clear() -> None:
+    """Forget the shared specs and bars (tests that script different markets on one server name)."""
+    _cache.clear()
 
 
 def session_open(*, server_weekday: int, trade_mode: int) -> bool:
@@ -56,7 +138,7 @@ def _findings(
 ) -> list[dict[str, Any]]:
     cfg = ctx.cfg
     findings: list[dict[str, Any]] = []
-    spec = gateway.symbol(symbol)
+    spec = _cache.spec(server=ctx.server, symbol=symbol, now=ctx.now, gateway=gateway)
     tick = gateway.tick(symbol)
     now_epoch = int(ctx.now.timestamp())
     age = Decimal(str(round((ctx.now - tick.time).total_seconds(), 3)))
@@ -87,7 +169,9 @@ def _findings(
             )  # fmt: skip
         samples.append([now_epoch, points])
         memory["spreads"] = samples[-MAX_SPREAD_SAMPLES:]
-    bars = gateway.bars(symbol=symbol, timeframe=cfg.market_gap_timeframe, count=2, start_pos=1)
+    bars = _cache.closed_bars(
+        server=ctx.server, symbol=symbol, timeframe=cfg.market_gap_timeframe, now=ctx.now, gateway=gateway
+    )
     if len(bars) >= 2:
         before, newest = bars[-2], bars[-1]
         gap = gap_percent(previous_close=before.close, open_=newest.open)
