@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpRequest
 
-from accounts.models import AccountSnapshot, TradingAccount, User
+from accounts.models import AccountHealth, AccountSnapshot, TradingAccount, User
 from core.crypto import encrypt_secret
 
 
@@ -59,11 +59,12 @@ class TradingAccountAdmin(admin.ModelAdmin):
         "status",
         "equity",
         "snapshot_fresh",
+        "terminal",
         "password_set",
     )
     list_filter = ("status", "backend", "server")
     search_fields = ("login", "server", "label", "owner__username")
-    list_select_related = ("owner", "latest_snapshot")
+    list_select_related = ("owner", "latest_snapshot", "health")
     readonly_fields = ("password_set", "latest_snapshot", "created_at", "updated_at")
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -75,6 +76,15 @@ class TradingAccountAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="Password set")
     def password_set(self, obj: TradingAccount) -> bool:
         return obj.has_password
+
+    @admin.display(description="Terminal")
+    def terminal(self, obj: TradingAccount) -> str:
+        health = getattr(obj, "health", None)
+        if health is None:
+            return "not probed yet"
+        link = "connected" if health.connected else "DOWN"
+        circuit = f", circuit {health.circuit_state}" if health.circuit_state not in ("", "closed") else ""
+        return f"{link}{circuit}"
 
     @admin.display(description="Equity")
     def equity(self, obj: TradingAccount) -> str:
@@ -104,3 +114,33 @@ class AccountSnapshotAdmin(admin.ModelAdmin):
     date_hierarchy = "taken_at"
     list_select_related = ("account",)
     raw_id_fields = ("account",)
+
+
+@admin.register(AccountHealth)
+class AccountHealthAdmin(admin.ModelAdmin):
+    """Read-only for everyone: rows are written by the probe task only."""
+
+    list_display = (
+        "account",
+        "connected",
+        "trade_allowed",
+        "tradeapi_disabled",
+        "ping_ms",
+        "newest_tick_age_seconds",
+        "probe_latency_ms",
+        "circuit_state",
+        "circuit_failures",
+        "checked_at",
+    )
+    list_filter = ("connected", "trade_allowed", "circuit_state")
+    list_select_related = ("account",)
+    search_fields = ("account__login", "account__server")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -183,3 +183,34 @@ class AccountSnapshot(models.Model):
     @property
     def age_seconds(self) -> float:
         return (dj_timezone.now() - self.taken_at).total_seconds()
+
+
+class AccountHealth(models.Model):
+    """The latest health probe of an account's terminal link, for the pages and the admin (one row per account).
+
+    `error` is the gateway's message, which never contains credentials."""
+
+    account = models.OneToOneField(
+        TradingAccount, primary_key=True, on_delete=models.CASCADE, related_name="health"
+    )
+    connected = models.BooleanField(default=False, help_text="Terminal connected to its trade server.")
+    trade_allowed = models.BooleanField(
+        default=False, help_text="Algo Trading on, account may trade, EA trading allowed."
+    )
+    tradeapi_disabled = models.BooleanField(
+        default=False, help_text="Trading through the Python API switched off."
+    )
+    ping_ms = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    newest_tick_age_seconds = models.DecimalField(max_digits=14, decimal_places=3, null=True, blank=True)
+    probe_latency_ms = models.DecimalField(max_digits=12, decimal_places=3)
+    error = models.TextField(blank=True)
+    circuit_state = models.CharField(max_length=16, blank=True, help_text="closed / open / half_open")
+    circuit_failures = models.PositiveIntegerField(default=0)
+    circuit_opened_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "account health"
+
+    def __str__(self) -> str:
+        return f"{self.account}: {'connected' if self.connected else 'down'} at {self.checked_at:%H:%M:%S}Z"

@@ -1,15 +1,25 @@
 """Writes for users, trading accounts and snapshots."""
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import AccountSnapshot, GatewayBackend, Role, SnapshotSource, TradingAccount, User
+from accounts.models import (
+    AccountHealth,
+    AccountSnapshot,
+    GatewayBackend,
+    Role,
+    SnapshotSource,
+    TradingAccount,
+    User,
+)
 from core.crypto import encrypt_secret
+from core.realtime import STAFF_GROUP, account_group, broadcast
+from integrations.mt5.gateway import Mt5Gateway
 from integrations.mt5.types import AccountState
 
 logger = logging.getLogger(__name__)
@@ -94,3 +104,31 @@ def account_snapshot_record(
     account.latest_snapshot = snapshot
     TradingAccount.objects.filter(pk=account.pk).update(latest_snapshot=snapshot)
     return snapshot
+
+
+def account_health_probe(*, account: TradingAccount, gateway: Mt5Gateway) -> AccountHealth:
+    """Probe the terminal link (never raises for terminal faults: a failed probe is a row with connected=False and
+    the reason) and store it with the account's circuit-breaker state, for the pages to show."""
+    health = gateway.health()
+    circuit_state = getattr(gateway, "circuit_state", None)
+    circuit = circuit_state() if callable(circuit_state) else {}
+    opened_at = circuit.get("opened_at")
+    row, _ = AccountHealth.objects.update_or_create(
+        account=account,
+        defaults={
+            "connected": health.connected,
+            "trade_allowed": health.trade_allowed,
+            "tradeapi_disabled": health.tradeapi_disabled,
+            "ping_ms": health.ping_ms,
+            "newest_tick_age_seconds": health.newest_tick_age_seconds,
+            "probe_latency_ms": health.probe_latency_ms,
+            "error": health.error[:2000],
+            "circuit_state": circuit.get("state", ""),
+            "circuit_failures": circuit.get("failures", 0),
+            "circuit_opened_at": datetime.fromtimestamp(opened_at, tz=UTC) if opened_at else None,
+            "checked_at": health.checked_at,
+        },
+    )
+    for group in (account_group(account.pk), STAFF_GROUP):
+        broadcast(group, "health.updated", account_id=account.pk, connected=row.connected)
+    return row

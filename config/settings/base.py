@@ -178,6 +178,9 @@ MT5_RECONNECT_BASE_SECONDS = env.float("MT5_RECONNECT_BASE_SECONDS", default=1.0
 MT5_RECONNECT_CAP_SECONDS = env.float("MT5_RECONNECT_CAP_SECONDS", default=60.0)
 MT5_PRODUCT_MAGIC = env.int("MT5_PRODUCT_MAGIC", default=990_001)
 
+# How often every active account's terminal link is probed (health shown in the admin).
+ACCOUNT_HEALTH_PROBE_SECONDS = env.int("ACCOUNT_HEALTH_PROBE_SECONDS", default=30)
+
 # Reconciliation (defaults and meanings in reconciliation/conf.py). The beat interval is declared by
 # setup_periodic_tasks and then editable in the admin.
 RECONCILIATION_SYNC_INTERVAL_SECONDS = env.int("RECONCILIATION_SYNC_INTERVAL_SECONDS", default=10)

@@ -7,6 +7,7 @@ declared ones back.
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
@@ -27,6 +28,14 @@ def periodic_tasks() -> list[dict[str, Any]]:
             # A cycle that could not start before the next one is due is dropped, not queued up.
             "expire_seconds": interval,
             "description": "Fan out one terminal sync per active account (reconciliation, snapshots, guards).",
+        },
+        {
+            "name": "accounts: probe terminal health",
+            "task": "accounts.tasks.account_health_probe_cycle",
+            "every": settings.ACCOUNT_HEALTH_PROBE_SECONDS,
+            "period": IntervalSchedule.SECONDS,
+            "expire_seconds": settings.ACCOUNT_HEALTH_PROBE_SECONDS,
+            "description": "Probe every active account's terminal link (connected, trading allowed, ping, tick age).",
         },
         *(
             {
@@ -55,7 +64,10 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
         for spec in periodic_tasks():
-            schedule, _ = IntervalSchedule.objects.get_or_create(every=spec["every"], period=spec["period"])
+            # Several tasks (or an owner in the admin) may share or duplicate an interval row: reuse the first.
+            schedule = IntervalSchedule.objects.filter(every=spec["every"], period=spec["period"]).order_by(
+                "pk"
+            ).first() or IntervalSchedule.objects.create(every=spec["every"], period=spec["period"])
             existing = PeriodicTask.objects.filter(name=spec["name"]).first()
             defaults = {
                 "task": spec["task"],
