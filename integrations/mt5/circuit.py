@@ -210,7 +210,13 @@ class CircuitBreaker:
             logger.info("circuit %s half-open: letting one trial call through", self.key)
         return granted, new
 
-    def record_success(self) -> None:
+    def record_success(self, *, seen: BreakerState | None = None) -> None:
+        """`seen`: the state allow() granted this call on. When it was closed with no failures, the success leaves
+        it so and the store is not even read (one round trip per call saved). A failure another process recorded
+        while this call ran stays counted: the calls overlapped, and "success, then that failure" is an order
+        they could have had."""
+        if seen is not None and seen.state == CLOSED and seen.failures == 0:
+            return
         current = self._store.load(self.key)
         if current.state == CLOSED and current.failures == 0:
             return  # the common path: nothing to write

@@ -148,9 +148,9 @@ class ManagedGateway:
                 self.breaker.record_failure(str(exc))
                 raise
             except GatewayError:
-                self.breaker.record_success()  # the terminal answered; the request itself was wrong
+                self.breaker.record_success(seen=state)  # the terminal answered; the request itself was wrong
                 raise
-        self.breaker.record_success()
+        self.breaker.record_success(seen=state)
         return result
 
     # ------------------------------------------------------------------ the port

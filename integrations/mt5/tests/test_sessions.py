@@ -420,3 +420,51 @@ def test_credentials_never_appear_in_logs_reprs_or_errors(clock, caplog, redis_p
         assert PASSWORD not in text
     # The password really was used, so the check above means something.
     assert any(kwargs.get("password") == PASSWORD for name, _, kwargs in api.calls if name == "login")
+
+
+class _CountingStore(MemoryBreakerStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = 0
+        self.updates = 0
+
+    def load(self, key):
+        self.loads += 1
+        return super().load(key)
+
+    def update(self, key, change):
+        self.updates += 1
+        return super().update(key, change)
+
+
+def test_a_success_on_a_closed_circuit_costs_one_store_read_and_no_write(clock):
+    store = _CountingStore()
+    gw = managed(fakes.ScriptedApi(), clock, store=store)
+    gw.account()
+    store.loads = 0
+    gw.positions()
+    assert (store.loads, store.updates) == (1, 0)  # allow()'s read only
+
+
+def test_a_success_after_failures_still_resets_the_count(clock):
+    store = _CountingStore()
+    api = fakes.ScriptedApi()
+    gw = managed(api, clock, store=store)
+    gw.account()
+    api.fail("positions_get", -10004, "No IPC connection")
+    with pytest.raises(GatewayUnavailable):
+        gw.positions()
+    assert gw.breaker.state.failures == 1
+    gw.positions()
+    assert gw.breaker.state.failures == 0
+
+
+def test_a_failure_recorded_elsewhere_during_a_call_stays_counted(clock):
+    store = _CountingStore()
+    b = breaker(clock, store=store)
+    _allowed, seen = b.allow()
+    b.record_failure("another process")
+    b.record_success(seen=seen)  # overlapped: "success, then that failure" is a valid order
+    assert b.state.failures == 1
+    b.record_success()
+    assert b.state.failures == 0
