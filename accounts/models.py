@@ -1,5 +1,6 @@
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -143,7 +144,7 @@ class SnapshotSource(models.TextChoices):
     SCENARIO = "scenario", "Scenario runner"
 
 
-_MONEY = {"max_digits": 20, "decimal_places": 2}
+_MONEY: dict[str, Any] = {"max_digits": 20, "decimal_places": 2}
 
 
 class AccountSnapshot(models.Model):

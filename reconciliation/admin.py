@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from core.api.auth import authenticated_user
 from core.exceptions import ApplicationError
 from reconciliation.models import (
     AccountSync,
@@ -83,7 +84,7 @@ def _note_action(
         done, refused = 0, []
         for event in queryset:
             try:
-                apply(event=event, actor=request.user, note=form.cleaned_data["note"])
+                apply(event=event, actor=authenticated_user(request), note=form.cleaned_data["note"])
                 done += 1
             except (ApplicationError, ValidationError) as exc:
                 refused.append(f"#{event.pk}: {getattr(exc, 'message', exc)}")
@@ -209,7 +210,7 @@ class BotTradeAdmin(ReadOnlyAdmin):
     def mark_closed(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = 0
         for trade in queryset.filter(status=BotTradeStatus.OPEN):
-            bot_trade_close(bot_trade=trade, actor=request.user)
+            bot_trade_close(bot_trade=trade, actor=authenticated_user(request))
             count += 1
         self.message_user(request, f"{count} bot trade(s) marked closed.", messages.SUCCESS)
 

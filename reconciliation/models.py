@@ -10,6 +10,7 @@ Decisions (see docs/ARCHITECTURE.md "Reconciliation"):
 
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -19,9 +20,9 @@ from django.db.models import Q
 
 from core.models import BaseModel
 
-_PRICE = {"max_digits": 20, "decimal_places": 8}
-_VOLUME = {"max_digits": 14, "decimal_places": 4}
-_MONEY = {"max_digits": 20, "decimal_places": 2}
+_PRICE: dict[str, Any] = {"max_digits": 20, "decimal_places": 8}
+_VOLUME: dict[str, Any] = {"max_digits": 14, "decimal_places": 4}
+_MONEY: dict[str, Any] = {"max_digits": 20, "decimal_places": 2}
 
 
 class Side(models.TextChoices):

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.auth import authenticated_user
 from reconciliation.api.serializers import (
     BotTradeCloseInputSerializer,
     BotTradeListFilterSerializer,
@@ -47,7 +48,7 @@ class BotTradeRegisterApi(APIView):
     GET: the account's bot trades, newest first (?status=open|closed)."""
 
     def post(self, request: Request, account_id: int) -> Response:
-        account = bot_trade_account_get_for_writing(user=request.user, account_id=account_id)
+        account = bot_trade_account_get_for_writing(user=authenticated_user(request), account_id=account_id)
         serializer = BotTradeRegisterInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         registration = bot_trade_register(account=account, **serializer.validated_data)
@@ -57,7 +58,7 @@ class BotTradeRegisterApi(APIView):
         )
 
     def get(self, request: Request, account_id: int) -> Response:
-        account = bot_trade_account_get_for_writing(user=request.user, account_id=account_id)
+        account = bot_trade_account_get_for_writing(user=authenticated_user(request), account_id=account_id)
         filters = BotTradeListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         paginator = ListPagination()
@@ -71,12 +72,14 @@ class BotTradeCloseApi(APIView):
     """POST {signal_id, leg, closed_at?}: the bot no longer expects this position. Idempotent."""
 
     def post(self, request: Request, account_id: int) -> Response:
-        account = bot_trade_account_get_for_writing(user=request.user, account_id=account_id)
+        account = bot_trade_account_get_for_writing(user=authenticated_user(request), account_id=account_id)
         serializer = BotTradeCloseInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         trade = bot_trade_get_by_key(account=account, signal_id=data["signal_id"], leg=data["leg"])
-        trade = bot_trade_close(bot_trade=trade, closed_at=data["closed_at"], actor=request.user)
+        trade = bot_trade_close(
+            bot_trade=trade, closed_at=data["closed_at"], actor=authenticated_user(request)
+        )
         return Response(BotTradeOutputSerializer(trade).data)
 
 
@@ -87,7 +90,7 @@ class EventListApi(APIView):
         filters = EventListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         events = event_list_for_user(
-            user=request.user,
+            user=authenticated_user(request),
             account_id=filters.validated_data.get("account"),
             state=filters.validated_data.get("state"),
         ).select_related("acknowledged_by", "resolved_by")
@@ -100,10 +103,12 @@ class EventAcknowledgeApi(APIView):
     permission_classes = [permissions.IsAuthenticated, MayHandleEvents]
 
     def post(self, request: Request, event_id: int) -> Response:
-        event = event_get_for_user(user=request.user, event_id=event_id)
+        event = event_get_for_user(user=authenticated_user(request), event_id=event_id)
         serializer = EventNoteInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        event = event_acknowledge(event=event, actor=request.user, note=serializer.validated_data["note"])
+        event = event_acknowledge(
+            event=event, actor=authenticated_user(request), note=serializer.validated_data["note"]
+        )
         return Response(EventOutputSerializer(event).data)
 
 
@@ -111,8 +116,10 @@ class EventResolveApi(APIView):
     permission_classes = [permissions.IsAuthenticated, MayHandleEvents]
 
     def post(self, request: Request, event_id: int) -> Response:
-        event = event_get_for_user(user=request.user, event_id=event_id)
+        event = event_get_for_user(user=authenticated_user(request), event_id=event_id)
         serializer = EventNoteInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        event = event_resolve(event=event, actor=request.user, note=serializer.validated_data["note"])
+        event = event_resolve(
+            event=event, actor=authenticated_user(request), note=serializer.validated_data["note"]
+        )
         return Response(EventOutputSerializer(event).data)

@@ -1,6 +1,6 @@
 """Thin DRF views: validate input, call one selector or service, render the output serializer."""
 
-from typing import Any, cast
+from typing import Any
 
 from rest_framework import permissions
 from rest_framework.pagination import LimitOffsetPagination
@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from core.api.auth import authenticated_user
 from risk.api.serializers import (
     RiskConfigHistoryOutputSerializer,
     RiskConfigOutputSerializer,
@@ -36,11 +37,6 @@ class OperatorsOnly(permissions.BasePermission):
         return isinstance(user, User) and user.is_operator
 
 
-def _user(request: Request) -> User:
-    """The signed-in user (every view here requires authentication)."""
-    return cast(User, request.user)
-
-
 class RiskConfigDetailApi(APIView):
     """GET: the configuration in force (any signed-in user). PUT (every setting) / PATCH (some): a new version,
     owners only; a reason is always required."""
@@ -60,7 +56,9 @@ class RiskConfigDetailApi(APIView):
         serializer = RiskConfigUpdateInputSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         values: dict[str, Any] = dict(serializer.validated_data)
-        config = risk_config_update(actor=_user(request), reason=values.pop("reason", ""), **values)
+        config = risk_config_update(
+            actor=authenticated_user(request), reason=values.pop("reason", ""), **values
+        )
         return Response(RiskConfigOutputSerializer(config).data)
 
 
@@ -85,8 +83,10 @@ class TradeSetupSizeApi(APIView):
     any. A rejection for the account's state is a 200 with approved=false; a wrong setup is a 400."""
 
     def post(self, request: Request, account_id: int) -> Response:
-        account = risk_sizing_account_get(user=_user(request), account_id=account_id)
+        account = risk_sizing_account_get(user=authenticated_user(request), account_id=account_id)
         serializer = TradeSetupSizeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        log = trade_setup_size(account=account, actor=_user(request), **serializer.validated_data)
+        log = trade_setup_size(
+            account=account, actor=authenticated_user(request), **serializer.validated_data
+        )
         return Response(TradeSetupSizeOutputSerializer(log).data)
