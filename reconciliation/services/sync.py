@@ -5,7 +5,8 @@ Order of work (all terminal calls happen before the database transaction, so no 
    makes the sync *failed* and nothing is concluded from it (a failed read is never "no positions");
 2. build the symbol table (cached), reconcile with the pure matcher, look up close reasons still pending;
 3. in one transaction: the snapshot, upsert/delete live positions, bot-trade bookkeeping, events, the run record;
-4. after commit: live updates (core.realtime.broadcast), then guards.
+4. after commit: live updates (core.realtime.broadcast), then guards. A failed sync also tells the guards (with no
+   snapshot), so they record that they are waiting for a fresh one.
 
 The number of queries is constant in the number of positions (bulk statements only). A steady sync issues 9: bot
 trades, snapshot (constraint check, insert, account update), positions upsert and delete, events read and touch,
@@ -439,8 +440,16 @@ def _sync_failed(
     except Exception:
         logger.exception("the failed sync of account %s could not be recorded", account.pk)
     _sync_broadcast(account_id=account.pk, event="sync.failed")
+    guards_error = _guards_evaluate(
+        account=account, snapshot=None, positions=(), gateway=None, now=started_at
+    )
     return AccountSyncResult(
-        account_id=account.pk, ok=False, error=message, error_class=type(exc).__name__, retryable=retryable
+        account_id=account.pk,
+        ok=False,
+        error=message,
+        error_class=type(exc).__name__,
+        retryable=retryable,
+        guards_error=guards_error,
     )
 
 
@@ -459,13 +468,16 @@ def _event_broadcasts(*, account_id: int, changes: EventChanges) -> None:
 def _guards_evaluate(
     *,
     account: TradingAccount,
-    snapshot: AccountSnapshot,
+    snapshot: AccountSnapshot | None,
     positions: Sequence[LivePosition],
-    gateway: Mt5Gateway,
+    gateway: Mt5Gateway | None,
     now: datetime,
 ) -> str:
     """Guards run after the sync has committed, on its fresh snapshot and stored positions. A guard failure never
-    undoes or fails the sync: it is logged with its traceback and reported in the result."""
+    undoes or fails the sync: it is logged with its traceback and reported in the result.
+
+    A failed sync hands them no snapshot, no positions and no gateway: they record once that they wait for a fresh
+    snapshot (never read as a reading: no level, count or peak moves) and make no terminal call."""
     try:
         # Its own transaction (a savepoint when the caller already holds one), so a failing guard rolls back
         # only its own writes.

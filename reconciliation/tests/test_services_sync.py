@@ -274,6 +274,45 @@ def test_open_circuit_fails_the_sync_cleanly(account, gateway):
     assert result.error_class == "GatewayCircuitOpen"
 
 
+def test_a_failed_sync_tells_the_guards_they_wait_and_is_never_a_reading(account, gateway):
+    from guards.models import AlertKind, GuardAlert, GuardState
+
+    gateway.open_positions = [position(1)]
+    start = timezone.now()
+    assert account_sync(account=account, gateway=gateway, now=start).ok
+    before = GuardState.objects.get(account=account)
+    gateway.timeout("account")
+    calls_before = len(gateway.calls)
+
+    for seconds in (10, 20):
+        result = account_sync(account=account, gateway=gateway, now=start + timedelta(seconds=seconds))
+        assert not result.ok
+        assert result.guards_error == ""
+
+    state = GuardState.objects.get(account=account)
+    assert state.waiting_for_fresh is True
+    assert state.evaluated_at == start + timedelta(seconds=20)
+    # Not a reading: the last evaluated snapshot, the peak and the counts are those of the successful sync.
+    assert (state.last_snapshot_id, state.last_snapshot_at, state.peak_equity) == (
+        before.last_snapshot_id,
+        before.last_snapshot_at,
+        before.peak_equity,
+    )
+    assert (state.drawdown_warning_count, state.drawdown_critical_count) == (
+        before.drawdown_warning_count,
+        before.drawdown_critical_count,
+    )
+    assert state.market == before.market  # the market guard (it needs the terminal) did not run
+    stale = GuardAlert.objects.filter(account=account, kind=AlertKind.SNAPSHOT_STALE)
+    assert stale.count() == 1  # said once per waiting spell
+    assert "terminal could not be read" in stale.get().message
+    assert gateway.calls[calls_before:] == ["account", "account"]  # the guards made no terminal call
+
+    gateway.fail.clear()
+    assert account_sync(account=account, gateway=gateway, now=start + timedelta(seconds=30)).ok
+    assert GuardState.objects.get(account=account).waiting_for_fresh is False
+
+
 def test_symbol_the_terminal_cannot_describe_fails_the_sync(account, gateway):
     gateway.open_positions = [position(1, symbol="NOPE")]
     result = account_sync(account=account, gateway=gateway)
