@@ -313,6 +313,18 @@ def test_a_failed_sync_tells_the_guards_they_wait_and_is_never_a_reading(account
     assert GuardState.objects.get(account=account).waiting_for_fresh is False
 
 
+def test_a_non_finite_number_from_the_terminal_is_refused_and_the_sync_recorded_failed(account, gateway):
+    from dataclasses import replace
+
+    from django.core.exceptions import ValidationError
+
+    gateway.open_positions = [replace(position(1), price_current=Decimal("NaN"))]
+    with pytest.raises(ValidationError):
+        account_sync(account=account, gateway=gateway)
+    assert not LivePosition.objects.filter(account=account).exists()
+    assert AccountSync.objects.get(account=account).error_class == "ValidationError"
+
+
 def test_symbol_the_terminal_cannot_describe_fails_the_sync(account, gateway):
     gateway.open_positions = [position(1, symbol="NOPE")]
     result = account_sync(account=account, gateway=gateway)
