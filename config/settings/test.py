@@ -18,7 +18,7 @@ TEST_REDIS_URL = env("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
 REDIS_URL = TEST_REDIS_URL
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "core.cache.RedisCache",  # Django's, reusing its redis client (core/cache.py)
         "LOCATION": TEST_REDIS_URL,
         "KEY_PREFIX": "test",
     }
