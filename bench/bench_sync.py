@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import statistics
 import sys
@@ -125,6 +126,28 @@ def _pass(accounts: list) -> tuple[float, list[float], int]:
     return time.perf_counter() - started, durations, failures
 
 
+def _child_pass(account_ids: list[int]) -> float:
+    """In a forked worker: one warm-up pass (the child reconnects its gateways), then the timed one."""
+    from accounts.models import TradingAccount
+
+    accounts = list(TradingAccount.objects.filter(pk__in=account_ids).order_by("pk"))
+    _pass(accounts)
+    elapsed, _durations, _failures = _pass(accounts)
+    return elapsed
+
+
+def _parallel_pass(accounts: list, processes: int) -> float:
+    """Steady syncs of all accounts split over `processes` forked workers, as Celery prefork runs them: the
+    rate is the accounts over the slowest worker's time."""
+    from django.db import connections
+
+    connections.close_all()  # each child opens its own
+    slices = [[a.pk for a in accounts[i::processes]] for i in range(processes)]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        elapsed = pool.map(_child_pass, slices)
+    return len(accounts) / max(elapsed)
+
+
 def _queries(accounts: list) -> float:
     from accounts.selectors import trading_account_gateway
     from reconciliation.services import account_sync
@@ -193,6 +216,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--positions", type=int, default=20)
+    parser.add_argument("--processes", type=int, default=2, help="worker processes for the parallel pass")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the terminals' connect/disconnect INFO lines are not the benchmark
 
@@ -229,6 +253,7 @@ def main() -> None:
                 )
             )
         sync_module.account_guards_evaluate, sync_module.broadcast = real_guards, real_broadcast
+        parallel_rate = _parallel_pass(accounts, args.processes) if args.processes > 1 else None
         queries = _queries(accounts[:50])
         matcher_positions, matcher_reconciles = _matcher_only(positions=args.positions, repeat=5000)
     finally:
@@ -245,6 +270,11 @@ def main() -> None:
         q = f"{queries:.1f}" if label == "steady" else "-"  # with guards
         print(
             f"| {label} | {args.accounts} | {args.positions} | {rate:.0f} | {median:.2f} | {p99:.2f} | {failures} | {q} |"
+        )
+    if parallel_rate is not None:
+        print(
+            f"| steady, {args.processes} worker processes (total) | {args.accounts} | {args.positions} "
+            f"| {parallel_rate:.0f} | - | - | - | - |"
         )
     print()
     print("| matcher only | positions/s | reconciles/s (one account) |")
