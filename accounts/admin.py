@@ -12,6 +12,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpRequest
 
 from accounts.models import AccountHealth, AccountSnapshot, TradingAccount, User
+from core.admin import ReadOnlyAdmin
 from core.crypto import encrypt_secret
 
 
@@ -117,7 +118,7 @@ class AccountSnapshotAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccountHealth)
-class AccountHealthAdmin(admin.ModelAdmin):
+class AccountHealthAdmin(ReadOnlyAdmin):
     """Read-only for everyone: rows are written by the probe task only."""
 
     list_display = (
@@ -135,12 +136,3 @@ class AccountHealthAdmin(admin.ModelAdmin):
     list_filter = ("connected", "trade_allowed", "circuit_state")
     list_select_related = ("account",)
     search_fields = ("account__login", "account__server")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

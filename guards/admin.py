@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
+from core.admin import ReadOnlyAdmin
 from core.exceptions import ApplicationError
 from guards.models import (
     SETTING_FIELDS,
@@ -29,19 +30,6 @@ from guards.services import guard_reset, guard_settings_update
 from guards.services.reset import RESET_PERMISSION
 
 HISTORY_ROWS = 20
-
-
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    """Audit records: nobody adds, changes or deletes them here."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _history(changes: QuerySet[GuardSettingsChange]) -> str:
@@ -164,7 +152,7 @@ class AccountGuardSettingsAdmin(_SettingsAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(GuardSettingsChange)
-class GuardSettingsChangeAdmin(_ReadOnlyAdmin):
+class GuardSettingsChangeAdmin(ReadOnlyAdmin):
     list_display = ("changed_at", "scope", "field", "old_value", "new_value", "changed_by", "reason")
     list_filter = ("field", ("account", admin.EmptyFieldListFilter), "changed_by")
     search_fields = ("field", "reason", "account__login")
@@ -185,7 +173,7 @@ class GuardResetForm(forms.Form):
 
 
 @admin.register(GuardState)
-class GuardStateAdmin(_ReadOnlyAdmin):
+class GuardStateAdmin(ReadOnlyAdmin):
     list_display = ("account", "status", "drawdown_level", "drawdown_percent", "daily_loss_level",
                     "daily_loss_percent", "peak_equity", "liquidate_at", "halted_at", "reset_at")  # fmt: skip
     list_filter = ("status", "drawdown_level", "daily_loss_level")
@@ -227,7 +215,7 @@ class GuardStateAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(GuardAlert)
-class GuardAlertAdmin(_ReadOnlyAdmin):
+class GuardAlertAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "account",
@@ -247,7 +235,7 @@ class GuardAlertAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(CloseIntent)
-class CloseIntentAdmin(_ReadOnlyAdmin):
+class CloseIntentAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "account", "ticket", "symbol", "trigger", "state", "order_sends", "attempts",
                     "last_retcode", "finished_at")  # fmt: skip
     list_filter = ("state", "trigger", "created_at")

@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from core.admin import ReadOnlyAdmin
 from core.api.auth import authenticated_user
 from core.exceptions import ApplicationError
 from reconciliation.models import (
@@ -30,17 +31,6 @@ from reconciliation.models import (
     SyncCycle,
 )
 from reconciliation.services import bot_trade_close, event_acknowledge, event_resolve
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class EventNoteForm(forms.Form):

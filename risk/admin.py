@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from accounts.models import User
+from core.admin import ReadOnlyAdmin
 from risk.models import RiskConfigVersion, TradeSetupRiskLog
 from risk.selectors import risk_config_current
 from risk.services import risk_config_update, risk_config_validate
@@ -160,7 +161,7 @@ class RiskConfigVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(TradeSetupRiskLog)
-class TradeSetupRiskLogAdmin(admin.ModelAdmin):
+class TradeSetupRiskLogAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "account", "requested_by", "symbol", "config_version", "approved", "reason")
     list_filter = ("approved", "reason")
     search_fields = ("account__login", "requested_by__username", "inputs__symbol")
@@ -177,15 +178,6 @@ class TradeSetupRiskLogAdmin(admin.ModelAdmin):
         "result_json",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Symbol")
     def symbol(self, obj: TradeSetupRiskLog) -> str:
