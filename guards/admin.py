@@ -208,6 +208,7 @@ class GuardStateAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
             "form": form,
             "states": queryset.select_related("account"),
+            "selected": [str(pk) for pk in queryset.values_list("pk", flat=True)],
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "action": "reset_guards",
         }
