@@ -1,5 +1,7 @@
+import zoneinfo
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -19,8 +21,25 @@ class Role(models.TextChoices):
     TRADER = "trader", "Trader"
 
 
+def validate_time_zone(value: str) -> None:
+    if value not in available_time_zones():
+        raise ValidationError(f"Unknown time zone {value!r}; use an IANA name such as Europe/Berlin.")
+
+
+@cache
+def available_time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
 class User(AbstractUser):
     """Roles are auth groups (owner, support, trader) so their permissions are data, editable by the owner."""
+
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text="IANA time zone in which notifications and pages show times (e.g. Europe/Berlin).",
+    )
 
     @property
     def role(self) -> str | None:

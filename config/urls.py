@@ -11,5 +11,10 @@ urlpatterns = [
         "api/reconciliation/",
         include(("reconciliation.api.urls", "reconciliation"), namespace="reconciliation-api"),
     ),
+    path(
+        "api/v1/notifications/",
+        include(("notifications.api.urls", "notifications"), namespace="notifications-api"),
+    ),
+    path("notifications/", include("notifications.urls")),
     path("", include("core.urls")),
 ]

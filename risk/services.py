@@ -13,6 +13,7 @@ from core.exceptions import ApplicationError, ConflictError, PermissionDeniedErr
 from guards.selectors import account_is_halted
 from integrations.mt5.errors import GatewayError, GatewayInvalidRequest
 from integrations.mt5.types import Side
+from notifications.services import risk_config_changed_notify
 from risk import sizing
 from risk.models import RiskConfigVersion, TradeSetupRiskLog
 from risk.selectors import RiskConfigMissing, risk_config_current, risk_config_invalidate_cache
@@ -140,6 +141,7 @@ def risk_config_update(
         raise ConflictError(
             "The risk configuration changed at the same moment; reload and try again."
         ) from None
+    risk_config_changed_notify(config=config, previous=current, actor=actor)  # outbox rows, same transaction
     transaction.on_commit(risk_config_invalidate_cache)
     logger.info("risk configuration v%s by user %s: %s", config.version, actor.pk, config.values)
     return config

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "reconciliation",
     "guards",
     "risk",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -192,6 +193,29 @@ RECONCILIATION_RUN_RETENTION_HOURS = env.int("RECONCILIATION_RUN_RETENTION_HOURS
 
 # An account snapshot older than this is stale: pages flag it, sizing and guards refuse to act on it.
 ACCOUNT_SNAPSHOT_STALE_SECONDS = env.int("ACCOUNT_SNAPSHOT_STALE_SECONDS", default=300)
+
+# Notifications (docs/NOTIFICATIONS.md). Links in messages point at SITE_URL; the Telegram bot token comes from the
+# environment only (empty: the Telegram channel is off and its notifications wait).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+ACCOUNT_PAGE_PATH = env("ACCOUNT_PAGE_PATH", default="/accounts/{account_id}/")
+TELEGRAM_BOT_TOKEN = env("TELEGRAM_BOT_TOKEN", default="")
+TELEGRAM_API_BASE_URL = env("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
+TELEGRAM_RATE_PER_CHAT_PER_SECOND = env.int("TELEGRAM_RATE_PER_CHAT_PER_SECOND", default=1)
+TELEGRAM_RATE_TOTAL_PER_SECOND = env.int("TELEGRAM_RATE_TOTAL_PER_SECOND", default=30)
+TELEGRAM_LINK_CODE_SECONDS = env.int("TELEGRAM_LINK_CODE_SECONDS", default=900)
+NOTIFY_QUEUE = env("NOTIFY_QUEUE", default="notifications")
+# Notification tasks run on their own queue and worker (Procfile.dev: notify), never in a guard's worker slot.
+CELERY_TASK_ROUTES = {"notifications.tasks.*": {"queue": NOTIFY_QUEUE}}
+NOTIFY_HTTP_TIMEOUT_SECONDS = env.float("NOTIFY_HTTP_TIMEOUT_SECONDS", default=5.0)
+NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=8)
+NOTIFY_RETRY_BASE_SECONDS = env.float("NOTIFY_RETRY_BASE_SECONDS", default=10.0)
+NOTIFY_RETRY_CAP_SECONDS = env.float("NOTIFY_RETRY_CAP_SECONDS", default=1800.0)
+NOTIFY_LEASE_SECONDS = env.int("NOTIFY_LEASE_SECONDS", default=60)
+NOTIFY_ACCOUNT_STALE_SECONDS = env.int("NOTIFY_ACCOUNT_STALE_SECONDS", default=300)
+NOTIFY_DIGEST_HOUR_UTC = env.int("NOTIFY_DIGEST_HOUR_UTC", default=7)
+# E-mail: EMAIL_URL (django-environ syntax, e.g. smtp+tls://user:pass@host:587); the console in development.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="MT5 Guard <mt5guard@localhost>")
 
 LOGGING = {
     "version": 1,

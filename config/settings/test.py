@@ -42,3 +42,8 @@ STORAGES = {
 MT5_CREDENTIALS_KEYS = ["kXq2d6o3b4JQm3Zq3v6Rr0Yc1rS9a3pJb8f5n2H7w0E="]
 MT5_CREDENTIALS_DEV_KEY_FILE = BASE_DIR / "var" / "unused-in-tests.key"
 MT5_BRIDGE_SECRET = "test-bridge-secret"  # noqa: S105
+
+# Notifications: loopback fakes set their own base URLs per test; a token so the Telegram channel is on.
+TELEGRAM_BOT_TOKEN = "123456:test-token"  # noqa: S105
+TELEGRAM_API_BASE_URL = "http://127.0.0.1:9"  # discard port: a test that forgets its fake server fails fast
+SITE_URL = "https://guard.example.test"

@@ -6,8 +6,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
+
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from guards.models import GuardAlert
+from notifications.events import alerts_may_notify
+from notifications.services import notifications_for_alerts
 
 logger = logging.getLogger(__name__)
 
@@ -53,21 +57,36 @@ def alert_build(
 
 
 def alerts_record(*, alerts: Sequence[GuardAlert]) -> list[GuardAlert]:
-    """Write the alerts in one INSERT and push each to the account's and the staff's live groups after commit."""
+    """Write the alerts in one INSERT and push each to the account's and the staff's live groups after commit.
+    The alerts and their notification rows commit together (a savepoint when the caller is in a transaction)."""
     if not alerts:
         return []
-    created = GuardAlert.objects.bulk_create(list(alerts))
-    for alert in created:
-        logger.info("guard alert %s account=%s %s", alert.kind, alert.account_id, alert.message)
-        payload = {
-            "alert_id": alert.pk,
-            "account_id": alert.account_id,
-            "kind": alert.kind,
-            "level": alert.level,
-        }
-        broadcast(account_group(alert.account_id), "guard.alert", **payload)
-        broadcast(STAFF_GROUP, "guard.alert", **payload)
+    with transaction.atomic():
+        created = GuardAlert.objects.bulk_create(list(alerts))
+        for alert in created:
+            logger.info("guard alert %s account=%s %s", alert.kind, alert.account_id, alert.message)
+            payload = {
+                "alert_id": alert.pk,
+                "account_id": alert.account_id,
+                "kind": alert.kind,
+                "level": alert.level,
+            }
+            broadcast(account_group(alert.account_id), "guard.alert", **payload)
+            broadcast(STAFF_GROUP, "guard.alert", **payload)
+        _notify(created)
     return created
+
+
+def _notify(alerts: list[GuardAlert]) -> None:
+    """Notification outbox rows in the same transaction; delivery happens in a worker after commit. A fault in
+    building them must not undo a guard decision: it is contained in a savepoint and logged."""
+    if not alerts_may_notify(alerts):
+        return  # most alerts (close sent, snapshot stale, ...) notify nobody: no query, no savepoint
+    try:
+        with transaction.atomic():
+            notifications_for_alerts(alerts=alerts)
+    except Exception:
+        logger.exception("notifications for alerts %s were not recorded", [a.pk for a in alerts])
 
 
 def alert_record(**kwargs: Any) -> GuardAlert:

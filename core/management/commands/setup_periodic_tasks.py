@@ -13,6 +13,7 @@ from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from guards.tasks import GUARDS_PERIODIC_TASKS
+from notifications.tasks import NOTIFICATIONS_PERIODIC_TASKS
 from reconciliation.conf import setting
 from reconciliation.services import SYNC_PERIODIC_TASK_NAME
 
@@ -44,7 +45,7 @@ def periodic_tasks() -> list[dict[str, Any]]:
                 "expire_seconds": spec["every"],
                 **spec,
             }
-            for spec in GUARDS_PERIODIC_TASKS
+            for spec in [*GUARDS_PERIODIC_TASKS, *NOTIFICATIONS_PERIODIC_TASKS]
         ),
     ]
 

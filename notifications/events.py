@@ -1,0 +1,143 @@
+"""What is worth telling people: guard alerts (and other facts) turned into notification events.
+
+An event has a key that names the fact (`alert:<id>`, `risk:<version>`, ...), a kind, a severity, an audience and
+a plain-data payload. `events_from_alerts` is pure apart from one query per final liquidation close (is anything
+of that liquidation still open?).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from notifications.models import EventKind, Severity
+
+
+class Audience(Enum):
+    ACCOUNT = "account"  # the account's trader + owners and support (by their preferences)
+    OPERATORS = "operators"  # owners and support
+    SUPPORT = "support"  # support only
+
+
+@dataclass(frozen=True)
+class Event:
+    key: str
+    kind: EventKind
+    severity: Severity
+    occurred_at: datetime
+    audience: Audience
+    account_id: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+_LIQUIDATION_TRIGGERS = ("drawdown", "daily_loss")
+
+
+def _alert_payload(alert: Any) -> dict[str, Any]:
+    return {
+        "alert_id": alert.pk,
+        "guard": alert.guard,
+        "level": alert.level,
+        "value": None if alert.value is None else str(alert.value),
+        "ticket": alert.ticket,
+        "symbol": alert.symbol,
+        "message": alert.message,
+        "detail": alert.detail or {},
+    }
+
+
+def _kind_of(alert: Any, *, scheduled_accounts: set[int]) -> tuple[EventKind, Severity] | None:
+    from guards.models import AlertKind, Level
+
+    kind = alert.kind
+    if kind == AlertKind.GUARD_LEVEL:
+        before = (alert.detail or {}).get("from", Level.NORMAL)
+        if alert.level == Level.CRITICAL:
+            if alert.account_id in scheduled_accounts:
+                return None  # the liquidation_scheduled message of the same decision says it, with the time
+            return EventKind.GUARD_CRITICAL, Severity.CRITICAL
+        if alert.level == Level.WARNING and before == Level.NORMAL:
+            return EventKind.GUARD_WARNING, Severity.WARNING
+        return EventKind.GUARD_RECOVERED, Severity.INFO
+    simple = {
+        AlertKind.LIQUIDATION_SCHEDULED: (EventKind.LIQUIDATION_SCHEDULED, Severity.CRITICAL),
+        AlertKind.LIQUIDATION_CANCELLED: (EventKind.LIQUIDATION_CANCELLED, Severity.WARNING),
+        AlertKind.LIQUIDATION_STARTED: (EventKind.LIQUIDATION_STARTED, Severity.CRITICAL),
+        AlertKind.HALTED: (EventKind.ACCOUNT_HALTED, Severity.CRITICAL),
+        AlertKind.HALTED_POSITION: (EventKind.HALTED_POSITION, Severity.WARNING),
+        AlertKind.MARKET_MARKED: (EventKind.MARKET_MARKED, Severity.WARNING),
+        AlertKind.CLOSE_FAILED: (EventKind.CLOSE_FAILED, Severity.CRITICAL),
+        AlertKind.RESET: (EventKind.GUARD_RESET, Severity.WARNING),
+    }
+    return simple.get(kind)
+
+
+def alerts_may_notify(alerts: Sequence[Any]) -> bool:
+    from guards.models import AlertKind
+
+    kinds = {
+        AlertKind.GUARD_LEVEL, AlertKind.LIQUIDATION_SCHEDULED, AlertKind.LIQUIDATION_CANCELLED,
+        AlertKind.LIQUIDATION_STARTED, AlertKind.HALTED, AlertKind.HALTED_POSITION, AlertKind.MARKET_MARKED,
+        AlertKind.CLOSE_FAILED, AlertKind.CLOSE_CONFIRMED, AlertKind.RESET,
+    }  # fmt: skip
+    return any(alert.kind in kinds for alert in alerts)
+
+
+def events_from_alerts(alerts: Sequence[Any]) -> list[Event]:
+    from guards.models import AlertKind
+
+    scheduled = {a.account_id for a in alerts if a.kind == AlertKind.LIQUIDATION_SCHEDULED}
+    events: list[Event] = []
+    for alert in alerts:
+        mapped = _kind_of(alert, scheduled_accounts=scheduled)
+        if mapped is not None:
+            kind, severity = mapped
+            payload = _alert_payload(alert)
+            if alert.actor_id:
+                payload["actor_id"] = alert.actor_id
+            events.append(
+                Event(
+                    key=f"alert:{alert.pk}",
+                    kind=kind,
+                    severity=severity,
+                    occurred_at=alert.created_at,
+                    audience=Audience.ACCOUNT,
+                    account_id=alert.account_id,
+                    payload=payload,
+                )
+            )
+        if alert.kind in (AlertKind.CLOSE_CONFIRMED, AlertKind.CLOSE_FAILED):
+            finished = _liquidation_finished(alert)
+            if finished is not None:
+                events.append(finished)
+    return events
+
+
+def _liquidation_finished(alert: Any) -> Event | None:
+    """The last close of a liquidation reached a final state: one `liquidation_finished` for the episode."""
+    from guards.models import OPEN_INTENT_STATES, CloseIntent, IntentState
+
+    if alert.intent_id is None or (alert.detail or {}).get("trigger") not in _LIQUIDATION_TRIGGERS:
+        return None
+    trigger_key = CloseIntent.objects.filter(pk=alert.intent_id).values_list("trigger_key", flat=True).first()
+    if not trigger_key:
+        return None
+    states = list(
+        CloseIntent.objects.filter(trigger_key=trigger_key, trigger__in=_LIQUIDATION_TRIGGERS).values_list(
+            "state", "ticket"
+        )
+    )
+    if not states or any(state in OPEN_INTENT_STATES for state, _ in states):
+        return None
+    failed = sorted(ticket for state, ticket in states if state == IntentState.FAILED)
+    closed = sorted(ticket for state, ticket in states if state == IntentState.CONFIRMED)
+    return Event(
+        key=f"liquidation_finished:{trigger_key}",
+        kind=EventKind.LIQUIDATION_FINISHED,
+        severity=Severity.CRITICAL,
+        occurred_at=alert.created_at,
+        audience=Audience.ACCOUNT,
+        account_id=alert.account_id,
+        payload={"closed": closed, "failed": failed, "trigger_key": trigger_key, "guard": alert.guard},
+    )
