@@ -1,6 +1,6 @@
 """Import direction between the apps (docs/ARCHITECTURE.md "Import direction"), read from the source with ast.
 
-    pipeline  →  reconciliation, guards, risk  →  accounts  →  core, integrations
+    pipeline  →  reconciliation, guards, risk  →  rules, accounts  →  core, integrations
 
 Every import counts, also inside functions; only imports under `if TYPE_CHECKING:` (types, never run) do not.
 Tests and migrations are not checked: tests may drive a lower app through the pipeline.
@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOMAIN_APPS = ("accounts", "reconciliation", "guards", "risk", "pipeline")
+DOMAIN_APPS = ("accounts", "rules", "reconciliation", "guards", "risk", "pipeline")
 
 # app -> the project packages it must never import
 FORBIDDEN = {
     "core": set(DOMAIN_APPS),
     "integrations": set(DOMAIN_APPS) | {"config"},
     "accounts": {"reconciliation", "guards", "risk", "pipeline"},
+    "rules": {"reconciliation", "guards", "risk", "pipeline"},
     "reconciliation": {"guards", "risk", "pipeline"},
     "guards": {"reconciliation", "risk", "pipeline"},
     "risk": {"reconciliation", "pipeline"},
