@@ -60,6 +60,8 @@ def _kind_of(alert: Any, *, scheduled_accounts: set[int]) -> tuple[EventKind, Se
         if alert.level == Level.WARNING and before == Level.NORMAL:
             return EventKind.GUARD_WARNING, Severity.WARNING
         return EventKind.GUARD_RECOVERED, Severity.INFO
+    if kind == AlertKind.CLOSE_FAILED and not _close_failure_worth_telling(alert.detail or {}):
+        return None
     simple = {
         AlertKind.LIQUIDATION_SCHEDULED: (EventKind.LIQUIDATION_SCHEDULED, Severity.CRITICAL),
         AlertKind.LIQUIDATION_CANCELLED: (EventKind.LIQUIDATION_CANCELLED, Severity.WARNING),
@@ -71,6 +73,16 @@ def _kind_of(alert: Any, *, scheduled_accounts: set[int]) -> tuple[EventKind, Se
         AlertKind.RESET: (EventKind.GUARD_RESET, Severity.WARNING),
     }
     return simple.get(kind)
+
+
+# A close that keeps failing (market closed for the weekend) is retried every minute: tell people at the first
+# failure, then every REMIND_EVERY_ATTEMPTS-th, and when no further attempt is scheduled.
+REMIND_EVERY_ATTEMPTS = 30
+
+
+def _close_failure_worth_telling(detail: dict[str, Any]) -> bool:
+    attempt = detail.get("attempt") or 1
+    return attempt == 1 or not detail.get("retry_at") or attempt % REMIND_EVERY_ATTEMPTS == 0
 
 
 def alerts_may_notify(alerts: Sequence[Any]) -> bool:
@@ -115,7 +127,8 @@ def events_from_alerts(alerts: Sequence[Any]) -> list[Event]:
 
 
 def _liquidation_finished(alert: Any) -> Event | None:
-    """The last close of a liquidation reached a final state: one `liquidation_finished` for the episode."""
+    """The last close of a liquidation reached a final state: one `liquidation_finished` for the episode.
+    A position's latest attempt decides (a failed attempt with a retry scheduled is not final)."""
     from guards.models import OPEN_INTENT_STATES, CloseIntent, IntentState
 
     if alert.intent_id is None or (alert.detail or {}).get("trigger") not in _LIQUIDATION_TRIGGERS:
@@ -123,15 +136,22 @@ def _liquidation_finished(alert: Any) -> Event | None:
     trigger_key = CloseIntent.objects.filter(pk=alert.intent_id).values_list("trigger_key", flat=True).first()
     if not trigger_key:
         return None
-    states = list(
-        CloseIntent.objects.filter(trigger_key=trigger_key, trigger__in=_LIQUIDATION_TRIGGERS).values_list(
-            "state", "ticket"
-        )
-    )
-    if not states or any(state in OPEN_INTENT_STATES for state, _ in states):
+    has_retries = any(f.name == "retry_at" for f in CloseIntent._meta.get_fields())
+    fields = ["ticket", "state", *(["retry_at"] if has_retries else [])]
+    latest: dict[int, dict[str, Any]] = {}
+    for row in (
+        CloseIntent.objects.filter(trigger_key=trigger_key, trigger__in=_LIQUIDATION_TRIGGERS)
+        .order_by("pk")
+        .values(*fields)
+    ):
+        latest[row["ticket"]] = row
+    if not latest:
         return None
-    failed = sorted(ticket for state, ticket in states if state == IntentState.FAILED)
-    closed = sorted(ticket for state, ticket in states if state == IntentState.CONFIRMED)
+    for row in latest.values():
+        if row["state"] in OPEN_INTENT_STATES or (row["state"] == IntentState.FAILED and row.get("retry_at")):
+            return None
+    failed = sorted(t for t, row in latest.items() if row["state"] == IntentState.FAILED)
+    closed = sorted(t for t, row in latest.items() if row["state"] == IntentState.CONFIRMED)
     return Event(
         key=f"liquidation_finished:{trigger_key}",
         kind=EventKind.LIQUIDATION_FINISHED,

@@ -213,6 +213,9 @@ def _body(n: Notification, payload: dict[str, Any], account: AccountFacts | None
             _position_line(account, payload.get("ticket"), payload.get("symbol", "")),
             f"Close failed: retcode {retcode_text(detail.get('retcode'))}.",
             payload.get("message", ""),
+            f"Attempt {detail.get('attempt')}; the next at {local_time(detail['retry_at'], tz)}."
+            if detail.get("retry_at")
+            else "No further automatic attempt: act on the terminal.",
         ]
     if kind == EventKind.HALTED_POSITION:
         closing = "it is being closed" if detail.get("closing") else "it is left open (settings)"
