@@ -91,7 +91,7 @@ def alerts_may_notify(alerts: Sequence[Any]) -> bool:
     kinds = {
         AlertKind.GUARD_LEVEL, AlertKind.LIQUIDATION_SCHEDULED, AlertKind.LIQUIDATION_CANCELLED,
         AlertKind.LIQUIDATION_STARTED, AlertKind.HALTED, AlertKind.HALTED_POSITION, AlertKind.MARKET_MARKED,
-        AlertKind.CLOSE_FAILED, AlertKind.CLOSE_CONFIRMED, AlertKind.RESET,
+        AlertKind.CLOSE_FAILED, AlertKind.CLOSE_CONFIRMED, AlertKind.RESET, AlertKind.GUARDS_FAILED,
     }  # fmt: skip
     return any(alert.kind in kinds for alert in alerts)
 
@@ -119,11 +119,27 @@ def events_from_alerts(alerts: Sequence[Any]) -> list[Event]:
                     payload=payload,
                 )
             )
+        if alert.kind == AlertKind.GUARDS_FAILED:
+            events.append(_guards_failed(alert))
         if alert.kind in (AlertKind.CLOSE_CONFIRMED, AlertKind.CLOSE_FAILED):
             finished = _liquidation_finished(alert)
             if finished is not None:
                 events.append(finished)
     return events
+
+
+def _guards_failed(alert: Any) -> Event:
+    """The guards failed on a reading: the account is not protected. Operators hear of it at most once an hour per
+    account (a persisting fault fails every sync)."""
+    return Event(
+        key=f"guards_failed:{alert.account_id}:{alert.created_at:%Y-%m-%dT%H}",
+        kind=EventKind.GUARDS_FAILED,
+        severity=Severity.CRITICAL,
+        occurred_at=alert.created_at,
+        audience=Audience.OPERATORS,
+        account_id=alert.account_id,
+        payload=_alert_payload(alert),
+    )
 
 
 def _liquidation_finished(alert: Any) -> Event | None:

@@ -235,6 +235,11 @@ def _body(n: Notification, payload: dict[str, Any], account: AccountFacts | None
             f"Reset: {detail.get('reason') or payload.get('message', '')}",
             "The guards watch the account again.",
         ]
+    if kind == EventKind.GUARDS_FAILED:
+        return [
+            f"The guards failed on the latest reading: {detail.get('error') or payload.get('message', '')}",
+            "Until this is fixed no guard protects this account.",
+        ]
     if kind == EventKind.ACCOUNT_STALE:
         lines = [
             f"No fresh account reading for {payload.get('stale_seconds')} s "

@@ -45,6 +45,7 @@ class EventKind(models.TextChoices):
     MARKET_MARKED = "market_marked", "Market guard marked positions"
     CLOSE_FAILED = "close_failed", "Close failed"
     GUARD_RESET = "guard_reset", "Guard reset"
+    GUARDS_FAILED = "guards_failed", "Guards failed (account unprotected)"
     ACCOUNT_STALE = "account_stale", "Account stale / terminal disconnected"
     RISK_CONFIG_CHANGED = "risk_config_changed", "Risk configuration changed"
     DIVERGENCE_DIGEST = "divergence_digest", "Daily digest of open divergences"

@@ -62,3 +62,12 @@ def test_a_close_that_keeps_failing_is_told_first_then_as_a_reminder_and_when_re
     detail = {"trigger": "market", "retcode": 10018, "attempt": attempt, "retry_at": retry_at}
     events = events_from_alerts([_alert(1, "close_failed", detail=detail)])
     assert bool(events) is told
+
+
+def test_failing_guards_tell_operators_once_an_hour():
+    from notifications.events import Audience
+
+    first = events_from_alerts([_alert(1, "guards_failed", detail={"error": "boom"})])
+    again = events_from_alerts([_alert(2, "guards_failed", detail={"error": "boom"})])
+    assert [(e.kind, e.audience) for e in first] == [(EventKind.GUARDS_FAILED, Audience.OPERATORS)]
+    assert first[0].key == again[0].key  # the same hour: one notification per destination

@@ -8,8 +8,8 @@ from django.core import mail
 from django.db import transaction
 
 from guards.models import GuardAlert, GuardState, GuardStatus
-from guards.services import account_guards_evaluate, account_liquidate, guard_settings_update
-from guards.tests.conftest import START, make_snapshot
+from guards.services import account_liquidate, guard_settings_update
+from guards.tests.conftest import START, evaluate_reading, make_snapshot
 from notifications.models import DeliveryState, EventKind, Notification
 from notifications.services import notification_deliver, notification_preference_update
 from notifications.tests.conftest import chat_of
@@ -27,7 +27,7 @@ def no_daily_loss():
 def _evaluate(account, *, equity, at_seconds, positions=()):
     at = START + timedelta(seconds=at_seconds)
     snapshot = make_snapshot(account, equity=equity, at=at)
-    return account_guards_evaluate(account=account, snapshot=snapshot, positions=list(positions), now=at)
+    return evaluate_reading(account=account, snapshot=snapshot, positions=list(positions), now=at)
 
 
 def _trip(account):
