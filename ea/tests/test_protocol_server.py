@@ -40,7 +40,8 @@ def test_a_signed_push_is_stored_with_its_deals(emulator, terminal, ea_key):
     status, answer = _send(emulator, _push_body(emulator))
     assert status == 200, answer
     link = EaLink.objects.get(pk=ea_key[0].pk)
-    assert link.pushes_accepted == 1 and link.ea_version == "1.0.0"
+    assert link.pushes_accepted == 1
+    assert link.ea_version == "1.0.0"
     assert len(link.latest_push["positions"]) == 1
     in_terminal = {d.ticket for d in terminal.history_deals_get(0, terminal.sim_server_time() + 1)}
     assert (
@@ -72,7 +73,8 @@ def test_a_reused_nonce_is_refused(emulator, ea_key):
     body = _push_body(emulator)
     assert _send(emulator, body, nonce="same-nonce-123")[0] == 200
     status, answer = _send(emulator, body, nonce="same-nonce-123")
-    assert status == 401 and "already used" in answer["message"]
+    assert status == 401
+    assert "already used" in answer["message"]
 
 
 def test_a_rotated_key_stops_the_old_one(emulator, ea_key):
@@ -81,7 +83,7 @@ def test_a_rotated_key_stops_the_old_one(emulator, ea_key):
 
 
 def test_an_oversize_body_is_refused_before_anything_else(emulator):
-    status, answer = _send(emulator, b"x" * (protocol.MAX_BODY_BYTES + 1))
+    status, _answer = _send(emulator, b"x" * (protocol.MAX_BODY_BYTES + 1))
     assert status == 413
 
 
@@ -98,19 +100,24 @@ def test_a_malformed_push_is_a_400_with_the_reason_and_stores_nothing(emulator, 
     payload = emulator.build_push()
     mutate(payload)
     status, answer = _send(emulator, json.dumps(payload).encode())
-    assert status == 400 and message in answer["message"]
+    assert status == 400
+    assert message in answer["message"]
     link = EaLink.objects.get(pk=ea_key[0].pk)
-    assert link.latest_push is None and link.pushes_refused == 1 and message in link.last_refusal
+    assert link.latest_push is None
+    assert link.pushes_refused == 1
+    assert message in link.last_refusal
 
 
 def test_a_push_for_another_account_is_refused(emulator, ea_key):
     payload = emulator.build_push()
     payload["login"] = 1234
     status, answer = _send(emulator, json.dumps(payload).encode())
-    assert status == 403 and "9100001" in answer["message"]
+    assert status == 403
+    assert "9100001" in answer["message"]
     assert EaLink.objects.get(pk=ea_key[0].pk).latest_push is None
 
 
 def test_not_json_is_a_400(emulator):
     status, answer = _send(emulator, b"{not json")
-    assert status == 400 and "not JSON" in answer["message"]
+    assert status == 400
+    assert "not JSON" in answer["message"]
