@@ -49,6 +49,8 @@ ACCOUNT_FIELDS = (
     "margin",
     "margin_free",
     "margin_level",
+    "margin_so_call",
+    "margin_so_so",
     "leverage",
     "currency",
     "currency_digits",
