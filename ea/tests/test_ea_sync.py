@@ -19,10 +19,12 @@ pytestmark = pytest.mark.django_db
 def test_an_accepted_push_asks_for_one_sync_of_its_account(
     emulator, ea_account, django_capture_on_commit_callbacks
 ):
-    with mock.patch("reconciliation.tasks.account_sync.delay") as delay:
-        with django_capture_on_commit_callbacks(execute=True):
-            emulator.push()
-            emulator.push()  # within the rate limit: no second sync
+    with (
+        mock.patch("reconciliation.tasks.account_sync.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        emulator.push()
+        emulator.push()  # within the rate limit: no second sync
     delay.assert_called_once_with(ea_account.pk)
 
 
