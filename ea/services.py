@@ -207,7 +207,7 @@ def ea_push_accept(*, link: EaLink, body: bytes) -> EaLink:
 
 def _sync_trigger(account_id: int) -> None:
     if cache.add(f"ea:sync-trigger:{account_id}", 1, timeout=SYNC_TRIGGER_MIN_SECONDS):
-        from reconciliation.tasks import account_sync
+        from pipeline.tasks import account_sync
 
         account_sync.delay(account_id)
 

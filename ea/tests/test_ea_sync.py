@@ -11,7 +11,7 @@ from accounts.selectors import trading_account_gateway
 from ea.models import EaLink
 from guards.models import GuardState
 from reconciliation.models import LivePosition
-from reconciliation.services import account_sync
+from pipeline.services import account_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ def test_an_accepted_push_asks_for_one_sync_of_its_account(
     emulator, ea_account, django_capture_on_commit_callbacks
 ):
     with (
-        mock.patch("reconciliation.tasks.account_sync.delay") as delay,
+        mock.patch("pipeline.tasks.account_sync.delay") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
         emulator.push()
