@@ -10,8 +10,8 @@ from django.utils import timezone
 from accounts.selectors import trading_account_gateway
 from ea.models import EaLink
 from guards.models import GuardState
-from reconciliation.models import LivePosition
 from pipeline.services import account_sync
+from reconciliation.models import LivePosition
 
 pytestmark = pytest.mark.django_db
 
