@@ -116,7 +116,7 @@ def ea_request_authenticate(*, headers: Mapping[str, str], method: str, path: st
         secret, signature, method=method, path=path, timestamp=timestamp, nonce=nonce, body=body
     ):
         raise EaAuthenticationError("Bad signature.")
-    if not cache.add(f"ea:nonce:{link.pk}:{nonce}", 1, timeout=NONCE_TTL_SECONDS):
+    if not cache.add(f"ea:nonce:{link.key_id}:{nonce}", 1, timeout=NONCE_TTL_SECONDS):
         raise EaAuthenticationError("This nonce was already used.")
     return link
 
