@@ -16,5 +16,6 @@ urlpatterns = [
         include(("notifications.api.urls", "notifications"), namespace="notifications-api"),
     ),
     path("notifications/", include("notifications.urls")),
+    path("api/v1/ea/", include(("ea.api.urls", "ea"), namespace="ea-api")),
     path("", include("core.urls")),
 ]
