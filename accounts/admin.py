@@ -18,7 +18,8 @@ from core.crypto import encrypt_secret
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    list_display = ("username", "email", "role", "is_staff", "is_active")
+    list_display = ("username", "email", "role", "time_zone", "is_staff", "is_active")
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Notifications", {"fields": ("time_zone",)}))
     list_filter = ("groups", "is_staff", "is_active")
 
     @admin.display(description="Role")
