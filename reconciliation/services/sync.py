@@ -29,7 +29,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from accounts.models import AccountSnapshot, TradingAccount
+from accounts.models import AccountSnapshot, MarginMode, TradingAccount
 from accounts.services import account_snapshot_record
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from guards.services import account_guards_evaluate
@@ -46,6 +46,7 @@ from reconciliation.models import (
     LivePosition,
 )
 from reconciliation.services.events import Condition, EventChanges, events_apply
+from reconciliation.services.net_matches import divergence_detail, net_matches_store
 from reconciliation.symbols import SymbolNotDescribed, symbol_table_for_account
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,14 @@ _LIVE_UPDATE_FIELDS = [
     "bot_trade",
     "match_method",
 ]
-_BOT_TRADE_SYNC_FIELDS = ["matched_ticket", "closed_by", "missing_since", "close_lookups", "updated_at"]
+_BOT_TRADE_SYNC_FIELDS = [
+    "matched_ticket",
+    "net_match",
+    "closed_by",
+    "missing_since",
+    "close_lookups",
+    "updated_at",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +158,8 @@ def _matcher_deal(deal: Deal) -> matching.Deal:
 
 
 def _matcher_bot_trade(trade: BotTrade) -> matching.BotTrade:
+    # The ticket the bot gave, or else the one an earlier sync paired the trade with: either way the matcher's
+    # ticket rule holds (matched by that ticket, or missing), so a closed position is never re-paired with another.
     return matching.BotTrade(
         id=str(trade.pk),
         symbol=trade.symbol,
@@ -169,11 +179,6 @@ def _tolerances() -> matching.Tolerances:
     return matching.Tolerances(**{key: Decimal(str(value)) for key, value in values.items()})
 
 
-def _json(value: Any) -> Any:
-    """Decimals as plain strings without trailing zeros, whichever side (database or terminal) they came from."""
-    return format(value.normalize(), "f") if isinstance(value, Decimal) else value
-
-
 class _CloseReasons:
     """Close reasons of missing positions, retried across syncs without blocking: a missing bot trade whose ticket
     is known but whose closing deal is not in the history yet stays `pending`; each later sync asks the terminal
@@ -188,12 +193,11 @@ class _CloseReasons:
         self.min_lookups = setting("RECONCILIATION_CLOSE_REASON_MIN_LOOKUPS")
         self.link_failed = False
 
-    def settle(self, trade: BotTrade, from_deals: str) -> bool:
-        """Update trade.closed_by & co; True when the trade row changed."""
+    def settle(self, trade: BotTrade, from_deals: str, *, ticket: int | None) -> bool:
+        """Update trade.closed_by & co (`ticket`: the position whose deals tell); True when the trade row changed."""
         if trade.closed_by and trade.closed_by != CloseReason.PENDING:
             return False
         before = (trade.closed_by, trade.missing_since, trade.close_lookups)
-        ticket = trade.effective_ticket
         if from_deals != "unknown":
             trade.closed_by = from_deals
         elif ticket is None:
@@ -228,24 +232,61 @@ class _CloseReasons:
 
 
 def _fingerprint(
-    account_id: int, kind: str, *, bot_trade_id: int | None = None, ticket: int | None = None
+    account_id: int,
+    kind: str,
+    *,
+    bot_trade_id: int | None = None,
+    ticket: int | None = None,
+    net: bool = False,
 ) -> str:
-    return (
-        f"{account_id}:{kind}:bt{bot_trade_id}"
-        if bot_trade_id is not None
-        else f"{account_id}:{kind}:t{ticket}"
-    )
+    if bot_trade_id is not None:
+        return f"{account_id}:{kind}:bt{bot_trade_id}"
+    # A net match's divergence belongs to the symbol's position, whichever bot trades its group holds today.
+    return f"{account_id}:{kind}:{'net' if net else 't'}{ticket}"
 
 
 @dataclass
 class _Outcome:
     conditions: list[Condition]
     changed_trades: dict[int, BotTrade]
-    position_links: dict[int, tuple[int, str]]  # ticket -> (bot trade id, method)
+    position_links: dict[int, tuple[int | None, str]]  # ticket -> (bot trade id, method)
     canonical: dict[str, str]
     matched: int
     unmatched: int
     missing: int
+    netting: bool = False
+    net_matches: tuple[matching.NetMatch, ...] = ()
+
+
+def _is_netting(state: AccountState) -> bool:
+    return MarginMode.is_netting(str(state.margin_mode))
+
+
+def _not_missing(trade: BotTrade, changed: dict[int, BotTrade], *, ticket: int | None) -> None:
+    """The trade is accounted for (matched, or in a group that nets to zero): clear any missing state."""
+    moved = ticket is not None and trade.matched_ticket != ticket
+    if moved or trade.closed_by or trade.missing_since:
+        if ticket is not None:
+            trade.matched_ticket = ticket
+        trade.closed_by, trade.missing_since, trade.close_lookups = "", None, 0
+        changed[trade.pk] = trade
+
+
+def _net_conditions(
+    *, account: TradingAccount, net: matching.NetMatch, members: list[BotTrade]
+) -> list[Condition]:
+    labels = [f"{trade.signal_id}#{trade.leg}" for trade in members]
+    return [
+        Condition(
+            fingerprint=_fingerprint(account.pk, divergence.kind, ticket=net.ticket, net=True),
+            kind=divergence.kind,
+            bot_trade_id=None,
+            ticket=net.ticket,
+            symbol=net.symbol,
+            detail={**divergence_detail(divergence), "bot_trades": labels},
+        )
+        for divergence in net.divergences
+    ]
 
 
 def _reconcile(
@@ -256,45 +297,33 @@ def _reconcile(
     trades: list[BotTrade],
     now: datetime,
 ) -> _Outcome:
-    tickets = {position.ticket for position in reading.positions}
-    # A trade whose own position (found by an earlier sync) is gone is missing; it is not re-matched to another.
-    gone_sticky = [
-        t for t in trades if t.ticket is None and t.matched_ticket and t.matched_ticket not in tickets
-    ]
-    gone_ids = {t.pk for t in gone_sticky}
-    candidates = [t for t in trades if t.pk not in gone_ids]
+    netting = _is_netting(reading.state)
     table = symbol_table_for_account(
         account=account,
         gateway=gateway,
         terminal_names=(position.symbol for position in reading.positions),
-        canonical_names=(t.symbol for t in candidates),
+        canonical_names=(t.symbol for t in trades),
     )
     deals = [_matcher_deal(deal) for deal in reading.deals]
     result = matching.reconcile(
         symbols=table,
-        bot_trades=[_matcher_bot_trade(t) for t in candidates],
+        bot_trades=[_matcher_bot_trade(t) for t in trades],
         positions=[_matcher_position(p) for p in reading.positions],
         deals=deals,
         tolerances=_tolerances(),
+        margin_mode="netting" if netting else "hedging",
     )
     by_id = {t.pk: t for t in trades}
     changed: dict[int, BotTrade] = {}
     conditions: list[Condition] = []
-    links: dict[int, tuple[int, str]] = {}
+    links: dict[int, tuple[int | None, str]] = {}
 
     for match in result.matches:
         trade = by_id[int(match.bot_trade_id)]
         # A ticket match on the ticket an earlier sync found (not one the bot gave) is that earlier pairing kept.
         kept = match.method == "ticket" and trade.ticket is None
         links[match.ticket] = (trade.pk, "kept" if kept else match.method)
-        if trade.matched_ticket != match.ticket or trade.closed_by or trade.missing_since:
-            trade.matched_ticket, trade.closed_by, trade.missing_since, trade.close_lookups = (
-                match.ticket,
-                "",
-                None,
-                0,
-            )
-            changed[trade.pk] = trade
+        _not_missing(trade, changed, ticket=match.ticket)
         for divergence in match.divergences:
             conditions.append(
                 Condition(
@@ -303,9 +332,19 @@ def _reconcile(
                     bot_trade_id=trade.pk,
                     ticket=match.ticket,
                     symbol=trade.symbol,
-                    detail={key: _json(value) for key, value in divergence.detail.items()},
+                    detail=divergence_detail(divergence),
                 )
             )
+
+    for net in result.net_matches:
+        members = [by_id[int(bot_trade_id)] for bot_trade_id in net.bot_trade_ids]
+        links[net.ticket] = (None, "net")
+        for trade in members:
+            _not_missing(trade, changed, ticket=net.ticket)
+        conditions.extend(_net_conditions(account=account, net=net, members=members))
+    for group in result.zero_net_groups:
+        for bot_trade_id in group.bot_trade_ids:  # they expect no position: neither matched nor missing
+            _not_missing(by_id[int(bot_trade_id)], changed, ticket=None)
 
     for unmatched in result.unmatched_positions:
         conditions.append(
@@ -321,10 +360,17 @@ def _reconcile(
 
     grace = timedelta(seconds=setting("RECONCILIATION_MISSING_GRACE_SECONDS"))
     reasons = _CloseReasons(gateway=gateway, now=now)
-    missing = [(by_id[int(m.bot_trade_id)], m.closed_by) for m in result.missing_positions]
-    missing += [(t, matching.close_reason(ticket=t.matched_ticket, deals=deals)) for t in gone_sticky]
     reported = 0
-    for trade, from_deals in missing:
+    for missing in result.missing_positions:
+        trade = by_id[int(missing.bot_trade_id)]
+        # Netting: the group's trades close with the symbol's position they were last matched to, so that
+        # position's deals tell why; the bot's own ticket (an order that added to it) may tell nothing.
+        ticket = (trade.matched_ticket or trade.ticket) if netting else trade.effective_ticket
+        from_deals = (
+            matching.close_reason(ticket=ticket, deals=deals)
+            if netting and ticket != trade.ticket
+            else missing.closed_by
+        )
         if trade.matched_ticket is None:
             # Never matched yet: the order may not have filled. Reported once it has been unmatched for the grace
             # period, counted on the syncs' clock (`now`, virtual in scenarios), not the registration time.
@@ -334,14 +380,14 @@ def _reconcile(
             if now - trade.missing_since < grace:
                 continue
         reported += 1
-        if reasons.settle(trade, from_deals):
+        if reasons.settle(trade, from_deals, ticket=ticket):
             changed[trade.pk] = trade
         conditions.append(
             Condition(
                 fingerprint=_fingerprint(account.pk, "missing_position", bot_trade_id=trade.pk),
                 kind="missing_position",
                 bot_trade_id=trade.pk,
-                ticket=trade.effective_ticket,
+                ticket=ticket,
                 symbol=trade.symbol,
                 detail={"closed_by": trade.closed_by, "signal_id": trade.signal_id, "leg": trade.leg},
             )
@@ -352,9 +398,11 @@ def _reconcile(
         changed_trades=changed,
         position_links=links,
         canonical=canonical,
-        matched=len(result.matches),
+        matched=len(result.matches) + sum(len(net.bot_trade_ids) for net in result.net_matches),
         unmatched=len(result.unmatched_positions),
         missing=reported,
+        netting=netting,
+        net_matches=result.net_matches,
     )
 
 
@@ -561,8 +609,18 @@ def account_sync(
         # One transaction for every write of the sync: one commit (one WAL flush) instead of one per statement,
         # which is what bounds the sync rate on a busy database.
         with transaction.atomic():
+            was_netting = account.is_netting
             snapshot = account_snapshot_record(account=account, state=reading.state, taken_at=now)
             live = _positions_store(account=account, positions=reading.positions, outcome=outcome, now=now)
+            if outcome.netting or was_netting:
+                for trade in net_matches_store(
+                    account=account,
+                    net_matches=outcome.net_matches,
+                    position_volumes={p.ticket: p.volume for p in reading.positions},
+                    trades=trades,
+                    now=now,
+                ):
+                    outcome.changed_trades[trade.pk] = trade
             if outcome.changed_trades:
                 for trade in outcome.changed_trades.values():
                     trade.updated_at = now
