@@ -19,7 +19,8 @@ from reconciliation.models import (
     NetMatch,
     ReconciliationEvent,
 )
-from reconciliation.services import account_sync, bot_trade_register, event_acknowledge, event_resolve
+from pipeline.services import account_sync
+from reconciliation.services import bot_trade_register, event_acknowledge, event_resolve
 
 pytestmark = pytest.mark.django_db
 

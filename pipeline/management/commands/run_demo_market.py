@@ -17,14 +17,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import TradingAccount
-from core.management.commands.seed_demo_users import (
+from integrations.mt5 import constants as mt5
+from integrations.mt5.bridge.client import BridgeClient
+from pipeline.management.commands.seed_demo_users import (
     DEMO_ACCOUNTS,
     DEMO_NETTING_LOGINS,
     demo_account_password,
     demo_account_server,
 )
-from integrations.mt5 import constants as mt5
-from integrations.mt5.bridge.client import BridgeClient
 from reconciliation.selectors import bot_trade_list_for_account
 from reconciliation.services import bot_trade_close, bot_trade_register
 

@@ -9,7 +9,7 @@ from integrations.mt5.bridge.server import SimulatedBackend
 from integrations.mt5.simulated import TerminalRegistry
 from integrations.mt5.tests.fakes import running_bridge
 from reconciliation.models import NetMatch
-from reconciliation.services import account_sync
+from pipeline.services import account_sync
 
 pytestmark = pytest.mark.django_db
 SECRET = "demo-test-secret"
