@@ -8,8 +8,8 @@ from accounts.selectors import trading_account_gateway
 from integrations.mt5.bridge.server import SimulatedBackend
 from integrations.mt5.simulated import TerminalRegistry
 from integrations.mt5.tests.fakes import running_bridge
-from reconciliation.models import NetMatch
 from pipeline.services import account_sync
+from reconciliation.models import NetMatch
 
 pytestmark = pytest.mark.django_db
 SECRET = "demo-test-secret"

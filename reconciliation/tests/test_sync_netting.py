@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import MarginMode
 from accounts.tests.factories import UserFactory
 from integrations.mt5 import constants as mt5
+from pipeline.services import account_sync
 from reconciliation.models import (
     BotTrade,
     CloseReason,
@@ -19,7 +20,6 @@ from reconciliation.models import (
     NetMatch,
     ReconciliationEvent,
 )
-from pipeline.services import account_sync
 from reconciliation.services import bot_trade_register, event_acknowledge, event_resolve
 
 pytestmark = pytest.mark.django_db
