@@ -9,7 +9,7 @@ from integrations.mt5.bridge.server import SimulatedBackend
 from integrations.mt5.simulated import TerminalRegistry
 from integrations.mt5.tests.fakes import running_bridge
 from pipeline.services import account_sync
-from reconciliation.models import NetMatch
+from reconciliation.models import LivePosition, NetMatch
 
 pytestmark = pytest.mark.django_db
 SECRET = "demo-test-secret"
@@ -37,8 +37,9 @@ def test_the_demo_has_a_netting_account_that_the_sync_reconciles_by_net_position
     assert result.matched >= 1  # the demo bot's trades, matched by net position (--seed 3 opens some)
     account.refresh_from_db()
     assert account.margin_mode == MarginMode.NETTING
-    symbols = {p.symbol for p in result.live_positions}
-    assert len(symbols) == len(result.live_positions)  # one position per symbol
+    live = list(LivePosition.objects.filter(account=account))
+    assert len({p.symbol for p in live}) == len(live) == result.positions  # one position per symbol
     assert set(NetMatch.objects.filter(account=account).values_list("ticket", flat=True)) <= {
-        p.ticket for p in result.live_positions
+        p.ticket for p in live
     }
+    assert {p.match_method for p in live} <= {"net", ""}

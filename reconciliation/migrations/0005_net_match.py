@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_roles'),
-        ('reconciliation', '0003_sync_cycle_queue_lag'),
+        ('reconciliation', '0004_accountsync_step_errors'),
     ]
 
     operations = [
