@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_account_health_roles'),
+        ('accounts', '0005_alter_tradingaccount_backend'),
     ]
 
     operations = [
