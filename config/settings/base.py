@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "guards",
     "risk",
     "rules",
+    "pipeline",
 ]
 
 MIDDLEWARE = [

@@ -96,7 +96,7 @@ def _market_closed_case(account_for, sync_until) -> dict:  # type: ignore[no-unt
 
     account, sim, gateway = account_for(7103)
     tickets = [sim.sim_open_manual("EURUSD", "buy", "1.0", comment=f"m{i}") for i in range(2)]
-    from reconciliation.services import account_sync
+    from pipeline.services import account_sync
 
     account_sync(account=account, gateway=gateway)
     sim.sim_set_price("EURUSD", "1.07400", "1.07410")
@@ -198,7 +198,7 @@ def main() -> int:
         from guards.models import AlertKind, CloseIntent, GuardAlert, GuardState
         from guards.services import guard_settings_update
         from integrations.mt5.bridge.client import BridgeClient
-        from reconciliation.services import account_sync
+        from pipeline.services import account_sync
 
         time.sleep(3)  # bridge and worker up
         trader = user_create(username="drill-trader", password="drill-pass-12345", role=Role.TRADER)

@@ -192,7 +192,8 @@ def test_reset_action_lists_positions_left_open_and_needs_the_confirmation(suppo
     assert GuardState.objects.get(pk=halted.pk).status == GuardStatus.HALTED  # refused: not confirmed
     assert not GuardAlert.objects.filter(kind=AlertKind.RESET).exists()
     response = client.post(
-        url, {**base, "apply": "1", "reason": "Market closed for the weekend.", "confirm_open_positions": "on"}
+        url,
+        {**base, "apply": "1", "reason": "Market closed for the weekend.", "confirm_open_positions": "on"},
     )
     assert response.status_code == 302
     assert GuardState.objects.get(pk=halted.pk).status == GuardStatus.NORMAL

@@ -21,7 +21,6 @@ from guards.models import (
     Level,
 )
 from guards.services import (
-    account_guards_evaluate,
     account_liquidate,
     close_intent_follow_up,
     close_intents_complete,
@@ -30,7 +29,7 @@ from guards.services import (
 )
 from guards.services.reset import OpenPositionsNotConfirmedError
 from guards.services.retries import halt_trigger_key, retry_delay_seconds
-from guards.tests.conftest import make_snapshot
+from guards.tests.conftest import evaluate_reading, make_snapshot
 from integrations.mt5 import constants as mt5c
 
 pytestmark = pytest.mark.django_db
@@ -155,17 +154,13 @@ def test_the_halted_sync_re_closes_a_position_whose_close_failed(account, sim, g
     first = CloseIntent.objects.get(ticket=ticket)
     positions = gateway.positions()
     make_snapshot(account, equity=9_000, at=clock.now())
-    account_guards_evaluate(
-        account=account, snapshot=account.latest_snapshot, positions=positions, now=clock.now()
-    )
+    evaluate_reading(account=account, snapshot=account.latest_snapshot, positions=positions, now=clock.now())
     assert dispatched.retries == [
         {"account_id": account.pk, "intent_id": first.pk, "countdown": 5}
     ]  # not due
     clock.advance(10)
     make_snapshot(account, equity=9_000, at=clock.now())
-    account_guards_evaluate(
-        account=account, snapshot=account.latest_snapshot, positions=positions, now=clock.now()
-    )
+    evaluate_reading(account=account, snapshot=account.latest_snapshot, positions=positions, now=clock.now())
     assert dispatched.retries[-1] == {"account_id": account.pk, "intent_id": first.pk, "countdown": 0.0}
     assert not GuardAlert.objects.filter(kind=AlertKind.HALTED_POSITION).exists()  # it is not a new position
 

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0004_account_health_roles'),
-        ('guards', '0003_liquidation_dispatched_at'),
+        ('guards', '0004_balance_operations'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

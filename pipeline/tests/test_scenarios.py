@@ -15,9 +15,9 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from guards.replay.parser import ScenarioError, scenario_parse
+from pipeline.replay.parser import ScenarioError, scenario_parse
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "guards" / "scenarios"
 TICKET = 100000001  # the simulator's first position ticket
 
 transactional = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -341,7 +341,7 @@ def test_unknown_symbol_in_a_step_is_a_scenario_error(tmp_path):
 def test_in_place_is_refused_outside_a_test_database(monkeypatch):
     from django.db import connections
 
-    from guards.management.commands.run_scenario import _in_place_allowed
+    from pipeline.management.commands.run_scenario import _in_place_allowed
 
     monkeypatch.setitem(connections["default"].settings_dict, "NAME", "test_mt5guard")
     assert _in_place_allowed() is True
@@ -467,3 +467,30 @@ def test_a_malformed_market_step_exits_2(tmp_path):
     assert completed.returncode == 2
     assert completed.stdout == ""
     assert "steps[0].market.symbol" in completed.stderr
+
+
+@transactional
+def test_a_disconnect_as_the_close_goes_out_proves_nothing():
+    result = run("disconnect_during_liquidation")
+    assert _closes(result) == [
+        (140, "close_sent", 1, 10031),
+        (170, "close_sent", 1, 10009),  # same attempt, after the reconnect: found open, closed
+        (170, "close_confirmed", 1, None),
+    ]
+    unresolved = [e for e in result["events"] if e["type"] == "close_unresolved"]
+    assert [(e["t"], e["retcode"]) for e in unresolved] == [(140, 10031)]
+    confirmed = next(e for e in result["events"] if e["type"] == "close_confirmed")
+    assert confirmed["evidence"] == "done"
+    assert result["final"]["order_sends"] == {str(TICKET): 2}
+    assert result["final"]["open_positions"] == []
+
+
+@transactional
+def test_a_disconnected_re_check_does_not_halt_on_an_empty_reading():
+    result = run("disconnect_at_liquidation")
+    started = [e for e in result["events"] if e["type"] == "liquidation_started"]
+    assert [e["t"] for e in started] == [155]  # re-check retried until the terminal is back
+    assert not [e for e in result["events"] if e["type"] == "halted_position"]
+    assert _closes(result) == [(155, "close_sent", 1, 10009), (155, "close_confirmed", 1, None)]
+    assert result["final"]["open_positions"] == []
+    assert result["final"]["guard_state"] == "halted"
