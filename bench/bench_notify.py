@@ -29,7 +29,11 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
-from django.test.utils import setup_test_environment, teardown_test_environment  # noqa: E402
+from django.test.utils import (  # noqa: E402
+    CaptureQueriesContext,
+    setup_test_environment,
+    teardown_test_environment,
+)
 from django.utils import timezone  # noqa: E402
 
 settings.CACHES["default"]["KEY_PREFIX"] = "bench"
@@ -65,23 +69,28 @@ def _trip_alerts(account, n: int):
     ]  # fmt: skip
 
 
-def _outbox_cost(account, rounds: int) -> tuple[float, float, int]:
+def _outbox_cost(account, rounds: int) -> tuple[float, float, int, int, int]:
     from unittest import mock
 
     from guards.services import alerts as alerts_module
     from notifications.models import Notification
 
+    queries: list[int] = []
+
     def timed(n: int) -> float:
-        with transaction.atomic():
+        with transaction.atomic(), CaptureQueriesContext(connection) as captured:
             started = time.perf_counter()
             alerts_module.alerts_record(alerts=_trip_alerts(account, n))
-            return (time.perf_counter() - started) * 1000
+            elapsed = (time.perf_counter() - started) * 1000
+        queries.append(len(captured))
+        return elapsed
 
     with_rows = [timed(n) for n in range(rounds)]
+    with_queries = queries[-1]
     rows = Notification.objects.count() // rounds
     with mock.patch.object(alerts_module, "alerts_may_notify", return_value=False):
         without = [timed(rounds + n) for n in range(rounds)]
-    return statistics.median(without), statistics.median(with_rows), rows
+    return statistics.median(without), statistics.median(with_rows), rows, queries[-1], with_queries
 
 
 def _deliver(channel: str) -> tuple[int, float]:
@@ -127,7 +136,7 @@ def _run(*, operators: int, messages: int, rounds: int) -> list[tuple[str, str]]
     created.endpoint.save(update_fields=["url"])
     settings.TELEGRAM_BOT_TOKEN, settings.TELEGRAM_API_BASE_URL = TOKEN, telegram.base_url
     try:
-        without, with_rows, rows = _outbox_cost(account, rounds)
+        without, with_rows, rows, q_without, q_with = _outbox_cost(account, rounds)
         from notifications.models import Notification
 
         Notification.objects.all().delete()
@@ -149,8 +158,11 @@ def _run(*, operators: int, messages: int, rounds: int) -> list[tuple[str, str]]
         telegram.stop()
         receiver.stop()
     table = [
-        ("outbox: alerts_record of a trip (2 alerts), notifications off", f"{without:.2f} ms (median)"),
-        (f"outbox: same, notifications on ({rows} rows)", f"{with_rows:.2f} ms (median)"),
+        (
+            "outbox: alerts_record of a trip (2 alerts), notifications off",
+            f"{without:.2f} ms, {q_without} queries",
+        ),
+        (f"outbox: same, notifications on ({rows} rows)", f"{with_rows:.2f} ms, {q_with} queries"),
     ]
     for channel, (count, elapsed) in results:
         table.append((f"deliver {count} {channel} messages", f"{count / elapsed:.0f}/s ({elapsed:.2f} s)"))

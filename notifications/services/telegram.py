@@ -95,21 +95,21 @@ def telegram_updates_poll() -> int:
     linked = 0
     try:
         raw = redis.get(offset_key)
-        with telegram_client() as client:
-            updates = client.get_updates(offset=int(raw) if raw else None)
-            for update in updates:
-                result = telegram_update_handle(update)
-                redis.set(offset_key, int(update.get("update_id", 0)) + 1)
-                if result is not None:
-                    linked += 1
-                    chat_id, user = result
-                    try:
-                        client.send_message(
-                            chat_id=chat_id,
-                            text=f"Linked to MT5 Guard user {user.get_username()}: notifications will arrive here.",
-                        )
-                    except TelegramError as exc:
-                        logger.info("telegram link confirmation not sent: %s", exc)
+        client = telegram_client()
+        updates = client.get_updates(offset=int(raw) if raw else None)
+        for update in updates:
+            result = telegram_update_handle(update)
+            redis.set(offset_key, int(update.get("update_id", 0)) + 1)
+            if result is not None:
+                linked += 1
+                chat_id, user = result
+                try:
+                    client.send_message(
+                        chat_id=chat_id,
+                        text=f"Linked to MT5 Guard user {user.get_username()}: notifications will arrive here.",
+                    )
+                except TelegramError as exc:
+                    logger.info("telegram link confirmation not sent: %s", exc)
     except (TelegramError, ChannelError) as exc:
         logger.warning("telegram updates not read: %s", exc)
     finally:

@@ -117,6 +117,7 @@ class WebhookReceiver(_Server):
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if fake.fail_with is not None:
                     self.send_response(fake.fail_with)
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
                 valid = signature_verify(
@@ -130,6 +131,7 @@ class WebhookReceiver(_Server):
                 else:
                     fake.rejected += 1
                 self.send_response(204 if valid else 401)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
         return Handler

@@ -220,3 +220,22 @@ def test_a_broker_outage_never_fails_the_caller(people, django_capture_on_commit
     ):
         notification_events_record(events=[_risk_event(2)])
     assert Notification.objects.filter(state=DeliveryState.PENDING).exists()  # the sweep will deliver them
+
+
+def test_the_bot_token_is_never_logged(people, telegram, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    notification_events_record(events=[_risk_event(2)])
+    rows = _telegram_rows()
+    assert notification_deliver(notification_id=rows[0].pk).outcome == "sent"
+    telegram.fail_with = 502
+    assert notification_deliver(notification_id=rows[1].pk).outcome == "retry"
+    telegram.stop()
+    assert (
+        notification_deliver(notification_id=rows[1].pk, now=timezone.now() + timedelta(days=1)).outcome
+        == "retry"
+    )
+    assert caplog.records
+    assert "test-token" not in caplog.text
+    assert not any("test-token" in (a.error or "") for a in DeliveryAttempt.objects.all())
