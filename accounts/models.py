@@ -50,6 +50,17 @@ class GatewayBackend(models.TextChoices):
     BRIDGE = "bridge", "Bridge server"
 
 
+def default_backend() -> str:
+    """New accounts use MT5_DEFAULT_BACKEND (`bridge` in production, `simulated` in development)."""
+    return str(settings.MT5_DEFAULT_BACKEND)
+
+
+SIMULATED_REFUSED = (
+    "The simulated terminal is for development only and is refused while DEBUG is off: choose the bridge (or native) "
+    "backend for this account, or pause it."
+)
+
+
 class AccountStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     PAUSED = "paused", "Paused"
@@ -86,9 +97,7 @@ class TradingAccount(BaseModel):
     server = models.CharField(max_length=128, help_text="Trade server name, e.g. 'Broker-Demo'.")
     broker_company = models.CharField(max_length=128, blank=True)
     label = models.CharField(max_length=128, blank=True)
-    backend = models.CharField(
-        max_length=16, choices=GatewayBackend.choices, default=GatewayBackend.SIMULATED
-    )
+    backend = models.CharField(max_length=16, choices=GatewayBackend.choices, default=default_backend)
     connection = models.JSONField(
         default=dict,
         blank=True,
@@ -127,6 +136,17 @@ class TradingAccount(BaseModel):
         self.server = (self.server or "").strip()
         if not self.server:
             raise ValidationError({"server": "The trade server name is required."})
+        if self.simulated_refused:
+            raise ValidationError({"backend": SIMULATED_REFUSED})
+
+    @property
+    def simulated_refused(self) -> bool:
+        """An active account on the simulated terminal outside development (a paused one may stay, to be fixed)."""
+        return (
+            self.backend == GatewayBackend.SIMULATED
+            and self.status == AccountStatus.ACTIVE
+            and not settings.MT5_SIMULATED_ALLOWED
+        )
 
     @property
     def has_password(self) -> bool:

@@ -11,11 +11,11 @@ from django.utils import timezone
 from accounts.models import (
     AccountHealth,
     AccountSnapshot,
-    GatewayBackend,
     Role,
     SnapshotSource,
     TradingAccount,
     User,
+    default_backend,
 )
 from core.crypto import encrypt_secret
 from core.realtime import STAFF_GROUP, account_group, broadcast
@@ -43,16 +43,18 @@ def trading_account_create(
     login: int,
     server: str,
     password: str = "",
-    backend: str = GatewayBackend.SIMULATED,
+    backend: str | None = None,
     connection: dict[str, Any] | None = None,
     broker_company: str = "",
     label: str = "",
 ) -> TradingAccount:
+    """A new account; `backend` defaults to MT5_DEFAULT_BACKEND. Refused (ValidationError on `backend`) for the
+    simulated terminal while DEBUG is off."""
     account = TradingAccount(
         owner=owner,
         login=login,
         server=server,
-        backend=backend,
+        backend=backend or default_backend(),
         connection=connection or {},
         broker_company=broker_company,
         label=label,

@@ -4,7 +4,7 @@
 
 What it starts, all of it its own and stopped at the end: a throw-away PostgreSQL database (`guards_drill_<pid>`),
 the MT5 bridge serving simulated terminals (another process: the terminals outlive any worker), and Celery workers
-(`celery -A config worker`, Redis database 14). The drill process plays the sync beat (account_sync every
+(`celery -A config worker`, Redis database 14 or DRILL_REDIS_URL). The drill process plays the sync beat (account_sync every
 SYNC_SECONDS) and the market (sim_* helpers through the bridge).
 
 1. Delay: an account falls to a critical drawdown; measured from the snapshot that confirms critical (the
@@ -13,15 +13,20 @@ SYNC_SECONDS) and the market (sim_* helpers through the bridge).
    order is in flight; a new worker starts (its start-up recovery runs, and the liquidation message comes back after
    the broker's visibility timeout). Checked: no position left open, one order per ticket (the intents' write-ahead
    counters, and the closing deals in the terminal's history).
+3. Bridge restart: the bridge (simulated terminals kept under a state directory, as in `make run`) is killed and
+   started again while an account holds positions; the next syncs see the same tickets and money and no guard moves.
 """
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from contextlib import closing, suppress
 from pathlib import Path
 
@@ -30,6 +35,7 @@ PYTHON = str(ROOT / ".venv" / "bin" / "python")
 CELERY = str(ROOT / ".venv" / "bin" / "celery")
 SYNC_SECONDS = 2.0
 DB = f"guards_drill_{os.getpid()}"
+STATE_DIR = tempfile.mkdtemp(prefix="drill-terminals-")
 
 
 def _free_port() -> int:
@@ -39,13 +45,15 @@ def _free_port() -> int:
 
 
 PORT = _free_port()
+# Its own Redis database (Celery broker included): DRILL_REDIS_URL when two drills run side by side.
+REDIS = os.environ.get("DRILL_REDIS_URL", "redis://127.0.0.1:6379/14")
 ENV = {
     **os.environ,
     "DJANGO_SETTINGS_MODULE": "config.settings.base",
     "DJANGO_DEBUG": "true",
     "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
-    "REDIS_URL": "redis://127.0.0.1:6379/14",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14",
+    "REDIS_URL": REDIS,
+    "CELERY_BROKER_URL": REDIS,
     "CELERY_VISIBILITY_TIMEOUT": "15",
     "MT5_BRIDGE_SECRET": "drill-secret",
     "MT5_BRIDGE_URL": f"http://127.0.0.1:{PORT}",
@@ -76,10 +84,97 @@ def _start_worker(name: str) -> subprocess.Popen:
     )
 
 
+def _start_bridge() -> subprocess.Popen:
+    """The bridge of `make run`: simulated terminals kept under STATE_DIR, so a restart looks like a reconnect."""
+    process = subprocess.Popen(  # noqa: S603 - our own venv
+        [
+            *(
+                PYTHON,
+                "-m",
+                "integrations.mt5.bridge.server",
+                "--backend",
+                "simulated",
+                "--host",
+                "127.0.0.1",
+            ),
+            *("--port", str(PORT), "--secret-env", "MT5_BRIDGE_SECRET", "--log-level", "WARNING"),
+            *("--state-dir", STATE_DIR),
+        ],
+        cwd=ROOT,
+        env=ENV,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(ENV["MT5_BRIDGE_URL"], timeout=1):  # noqa: S310 - our bridge
+                return process
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the bridge did not start") from None
+            time.sleep(0.2)
+
+
 def _kill_group(process: subprocess.Popen) -> None:
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
+
+
+def bridge_restart_case(*, account_for, restart_bridge) -> dict:
+    """3. Bridge restart during the demo: the bridge process is killed (SIGKILL, no clean save) while an account
+    holds positions, and started again on its state directory. Checked: the syncs after the restart succeed and see
+    the same tickets and balance, and no guard moves (no alert, no close intent, levels normal)."""
+    from accounts.models import TradingAccount
+    from guards.models import CloseIntent, GuardAlert, GuardState
+    from reconciliation.models import LivePosition
+    from reconciliation.services import account_sync
+
+    account, sim, gateway = account_for(7103)
+    sim.sim_deposit(
+        "15000"
+    )  # not the simulator's default balance: a fresh terminal would look like a big loss
+    tickets = sorted(sim.sim_open_manual("EURUSD", "buy", "0.5", comment=f"r{i}") for i in range(2))
+    for _ in range(3):
+        account_sync(account=account, gateway=gateway)
+        time.sleep(SYNC_SECONDS)
+    balance_before = TradingAccount.objects.get(pk=account.pk).latest_snapshot.balance
+    alerts_before = GuardAlert.objects.filter(account=account).count()
+
+    restart_bridge()
+    syncs_ok = []
+    for _ in range(4):
+        syncs_ok.append(account_sync(account=account, gateway=gateway).ok)
+        time.sleep(SYNC_SECONDS)
+    account.refresh_from_db()
+    state = GuardState.objects.get(account=account)
+    after = {
+        "syncs_ok": syncs_ok,
+        "tickets_before": tickets,
+        "tickets_after": sorted(
+            LivePosition.objects.filter(account=account).values_list("ticket", flat=True)
+        ),
+        "balance_before": balance_before,
+        "balance_after": account.latest_snapshot.balance,
+        "new_alerts": list(
+            GuardAlert.objects.filter(account=account)
+            .order_by("pk")[alerts_before:]
+            .values_list("kind", flat=True)
+        ),
+        "close_intents": CloseIntent.objects.filter(account=account).count(),
+        "levels": [state.drawdown_level, state.daily_loss_level, state.status],
+    }
+    after["ok"] = (
+        all(
+            after["syncs_ok"][1:]
+        )  # the first may meet the bridge still starting: a failed sync concludes nothing
+        and after["tickets_after"] == tickets
+        and after["balance_after"] == balance_before
+        and not after["new_alerts"]
+        and after["close_intents"] == 0
+        and after["levels"] == ["normal", "normal", "normal"]
+    )
+    return after
 
 
 def main() -> int:
@@ -87,28 +182,8 @@ def main() -> int:
     processes: list[subprocess.Popen] = []
     try:
         subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=ENV, check=True)  # noqa: S603
-        processes.append(
-            subprocess.Popen(  # noqa: S603
-                [
-                    PYTHON,
-                    "-m",
-                    "integrations.mt5.bridge.server",
-                    "--backend",
-                    "simulated",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(PORT),
-                    "--secret-env",
-                    "MT5_BRIDGE_SECRET",
-                    "--log-level",
-                    "WARNING",
-                ],
-                cwd=ROOT,
-                env=ENV,
-                start_new_session=True,
-            )
-        )
+        bridge = _start_bridge()
+        processes.append(bridge)
         worker = _start_worker("drill-a")
         processes.append(worker)
 
@@ -222,8 +297,24 @@ def main() -> int:
             and all(i["order_sends"] == 1 and i["state"] == "confirmed" for i in intents)
             and all(n == 1 for n in closing_deals.values())
         )
+
+        # 3. bridge restart -----------------------------------------------------------------------------------
+        def restart_bridge() -> None:
+            nonlocal bridge
+            _kill_group(bridge)
+            processes.remove(bridge)
+            bridge = _start_bridge()
+            processes.append(bridge)
+
+        report["bridge_restart"] = bridge_restart_case(account_for=account_for, restart_bridge=restart_bridge)
+
         print(json.dumps(report, indent=2, default=str))
-        return 0 if report["killed_worker_ok"] and Decimal(str(report["delay_over_grace_seconds"])) < 2 else 1
+        ok = (
+            report["killed_worker_ok"]
+            and Decimal(str(report["delay_over_grace_seconds"])) < 2
+            and report["bridge_restart"]["ok"]
+        )
+        return 0 if ok else 1
     finally:
         for process in processes:
             _kill_group(process)
@@ -231,6 +322,7 @@ def main() -> int:
 
         connections.close_all()
         _psql(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        shutil.rmtree(STATE_DIR, ignore_errors=True)
 
 
 if __name__ == "__main__":
