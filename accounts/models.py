@@ -184,6 +184,11 @@ class AccountSnapshot(models.Model):
     taken_at = models.DateTimeField(db_index=True)
     server_time = models.DateTimeField()
     server_utc_offset_seconds = models.IntegerField(default=0)
+    server_utc_offset_known = models.BooleanField(
+        default=True,
+        help_text="False while the broker's clock offset was not measured yet: server_time is then shown at UTC, "
+        "a guess that nothing depending on the broker's day may trust.",
+    )
     source = models.CharField(max_length=16, choices=SnapshotSource.choices, default=SnapshotSource.TERMINAL)
 
     class Meta:
@@ -228,6 +233,15 @@ class AccountHealth(models.Model):
     circuit_state = models.CharField(max_length=16, blank=True, help_text="closed / open / half_open")
     circuit_failures = models.PositiveIntegerField(default=0)
     circuit_opened_at = models.DateTimeField(null=True, blank=True)
+    server_utc_offset_seconds = models.IntegerField(
+        null=True, blank=True, help_text="The broker clock's offset from UTC; empty while unknown."
+    )
+    server_utc_offset_source = models.CharField(
+        max_length=16, blank=True, help_text="configured / estimated / unknown"
+    )
+    server_utc_offset_measured_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a fresh tick last confirmed the estimate (re-checked daily)."
+    )
     checked_at = models.DateTimeField()
 
     class Meta:
@@ -235,3 +249,12 @@ class AccountHealth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account}: {'connected' if self.connected else 'down'} at {self.checked_at:%H:%M:%S}Z"
+
+    @property
+    def broker_clock(self) -> str:
+        """The broker clock as the pages show it: `UTC+03:00 (estimated)`, or that it is unknown."""
+        if self.server_utc_offset_seconds is None:
+            return "offset unknown" if self.server_utc_offset_source == "unknown" else "-"
+        sign = "+" if self.server_utc_offset_seconds >= 0 else "-"
+        hours, rest = divmod(abs(self.server_utc_offset_seconds), 3600)
+        return f"UTC{sign}{hours:02d}:{rest // 60:02d} ({self.server_utc_offset_source})"

@@ -20,7 +20,7 @@ from accounts.models import (
 from core.crypto import encrypt_secret
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from integrations.mt5.gateway import Mt5Gateway
-from integrations.mt5.types import AccountState
+from integrations.mt5.types import AccountState, Health
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,7 @@ def account_snapshot_record(
         taken_at=taken_at or timezone.now(),
         server_time=state.server_time,
         server_utc_offset_seconds=int(offset.total_seconds()) if offset else 0,
+        server_utc_offset_known=state.server_utc_offset_known,
         source=source,
     )
     # Field validation (non-finite numbers, negative margin); constraints are the database's job, which saves a
@@ -106,6 +107,17 @@ def account_snapshot_record(
     account.latest_snapshot = snapshot
     TradingAccount.objects.filter(pk=account.pk).update(latest_snapshot=snapshot)
     return snapshot
+
+
+def _broker_clock(health: Health) -> dict[str, Any]:
+    """The broker clock as the probe saw it; a probe that could not reach the terminal keeps the last one known."""
+    if not health.server_utc_offset_source:
+        return {}
+    return {
+        "server_utc_offset_seconds": health.server_utc_offset,
+        "server_utc_offset_source": health.server_utc_offset_source,
+        "server_utc_offset_measured_at": health.server_utc_offset_measured_at,
+    }
 
 
 def account_health_probe(*, account: TradingAccount, gateway: Mt5Gateway) -> AccountHealth:
@@ -128,6 +140,7 @@ def account_health_probe(*, account: TradingAccount, gateway: Mt5Gateway) -> Acc
             "circuit_state": circuit.get("state", ""),
             "circuit_failures": circuit.get("failures", 0),
             "circuit_opened_at": datetime.fromtimestamp(opened_at, tz=UTC) if opened_at else None,
+            **_broker_clock(health),
             "checked_at": health.checked_at,
         },
     )

@@ -105,6 +105,10 @@ def _build(config: ConnectionConfig) -> ManagedGateway:
             timeout=float(_setting("MT5_CALL_TIMEOUT_SECONDS", 10.0)),
         )
     terminal_kwargs: dict[str, Any] = {"clock": clock} if clock else {}
+    if getattr(getattr(api, "clock", None), "virtual", False):
+        terminal_kwargs["offset_wait_seconds"] = (
+            0.0  # a virtual clock only moves when told: polling cannot help
+        )
     terminal = TerminalGateway(
         api,
         login=config.login,
