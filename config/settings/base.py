@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "reconciliation",
     "guards",
     "risk",
+    "rules",
+    "pipeline",
 ]
 
 MIDDLEWARE = [
