@@ -23,8 +23,8 @@ from guards.models import CloseIntent, GuardAlert, GuardState
 from guards.services.dispatch import dispatcher_override
 from integrations.mt5 import reset_gateways
 from integrations.mt5.bridge.client import BridgeClient
+from pipeline.services import account_sync
 from reconciliation.models import AccountSync, LivePosition
-from reconciliation.services import account_sync
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "test-bridge-secret"  # config/settings/test.py

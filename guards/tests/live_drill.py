@@ -127,8 +127,8 @@ def bridge_restart_case(*, account_for, restart_bridge) -> dict:
     the same tickets and balance, and no guard moves (no alert, no close intent, levels normal)."""
     from accounts.models import TradingAccount
     from guards.models import CloseIntent, GuardAlert, GuardState
+    from pipeline.services import account_sync
     from reconciliation.models import LivePosition
-    from reconciliation.services import account_sync
 
     account, sim, gateway = account_for(7103)
     sim.sim_deposit(
