@@ -15,6 +15,7 @@ from integrations.mt5.circuit import CircuitBreaker, MemoryBreakerStore
 from integrations.mt5.sessions import ManagedGateway
 from integrations.mt5.simulated import SimClock, SimulatedTerminal
 from integrations.mt5.terminal import TerminalGateway
+from pipeline.services import account_reading_take
 
 # 22:30 UTC on a Tuesday is already Wednesday 01:30 on a UTC+3 broker: UTC's day would be the wrong one.
 START = datetime(2026, 3, 3, 22, 30, tzinfo=UTC)
@@ -52,10 +53,11 @@ def account(trader):
 
 
 def _sync(account, gateway, broker):
-    """What the sync does with the reading: a snapshot, then the guards (on the terminal's clock)."""
+    """What the sync does: one reading, a snapshot of it, then the guards (on the terminal's clock)."""
     now = broker.clock.now()
-    snapshot = account_snapshot_record(account=account, state=gateway.account(), taken_at=now)
-    evaluation = account_guards_evaluate(account=account, snapshot=snapshot, positions=(), now=now)
+    reading = account_reading_take(account=account, gateway=gateway, now=now)
+    snapshot = account_snapshot_record(account=account, state=reading.state, taken_at=now)
+    evaluation = account_guards_evaluate(account=account, snapshot=snapshot, reading=reading, now=now)
     return snapshot, evaluation
 
 

@@ -379,8 +379,9 @@ class TerminalGateway:
             return self._traded[1]
         names: dict[str, None] = dict.fromkeys(self._probe_symbols)
         if not names:
-            for call, args in (("positions_get", ()), ("orders_get", ())):
-                names.update(dict.fromkeys(str(row.symbol) for row in self._call(call, *args) if row.symbol))
+            # Held positions come in through _recent_symbols (every positions() read remembers them) and, when
+            # opened this week, through their deals: no positions_get of its own on connect.
+            names.update(dict.fromkeys(str(row.symbol) for row in self._call("orders_get") if row.symbol))
             now = int(self._clock())
             deals = self._call("history_deals_get", now - 8 * 86_400, now + 86_400)
             names.update(
@@ -568,6 +569,8 @@ class TerminalGateway:
             raw = self._call("positions_get", ticket=int(ticket))
         else:
             raw = self._call("positions_get")
+        for p in raw:
+            self._remember(str(p.symbol))  # what the account holds is what the broker clock is measured on
         return tuple(self._position(p) for p in raw)
 
     def _deal(self, raw: Any) -> Deal:
