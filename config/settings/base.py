@@ -177,9 +177,9 @@ MT5_CREDENTIALS_DEV_KEY_FILE = VAR_DIR / "credentials-dev.key"
 # TradingAccount.clean, accounts.selectors.trading_account_gateway). Not read from the environment on purpose.
 MT5_SIMULATED_ALLOWED = DEBUG
 MT5_DEFAULT_BACKEND = env("MT5_DEFAULT_BACKEND", default="simulated" if DEBUG else "bridge")
-if MT5_DEFAULT_BACKEND not in ("simulated", "native", "bridge"):
+if MT5_DEFAULT_BACKEND not in ("simulated", "native", "bridge", "ea"):
     raise ImproperlyConfigured(
-        f"MT5_DEFAULT_BACKEND={MT5_DEFAULT_BACKEND!r}: expected one of simulated, native, bridge."
+        f"MT5_DEFAULT_BACKEND={MT5_DEFAULT_BACKEND!r}: expected one of simulated, native, bridge, ea."
     )
 if MT5_DEFAULT_BACKEND == "simulated" and not MT5_SIMULATED_ALLOWED:
     raise ImproperlyConfigured(
