@@ -112,9 +112,8 @@ def _build(config: ConnectionConfig) -> ManagedGateway:
         )
     terminal_kwargs: dict[str, Any] = {"clock": clock} if clock else {}
     if getattr(getattr(api, "clock", None), "virtual", False):
-        terminal_kwargs["offset_wait_seconds"] = (
-            0.0  # a virtual clock only moves when told: polling cannot help
-        )
+        # A virtual clock only moves when told: polling for a tick seen arriving cannot help.
+        terminal_kwargs["offset_wait_seconds"] = 0.0
     terminal = TerminalGateway(
         api,
         login=config.login,

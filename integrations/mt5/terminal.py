@@ -381,12 +381,15 @@ class TerminalGateway:
         if not names:
             # Held positions come in through _recent_symbols (every positions() read remembers them) and, when
             # opened this week, through their deals: no positions_get of its own on connect.
-            names.update(dict.fromkeys(str(row.symbol) for row in self._call("orders_get") if row.symbol))
             now = int(self._clock())
-            deals = self._call("history_deals_get", now - 8 * 86_400, now + 86_400)
-            names.update(
-                dict.fromkeys(str(d.symbol) for d in sorted(deals, key=lambda d: -int(d.time)) if d.symbol)
-            )
+            for call, args in (("orders_get", ()), ("history_deals_get", (now - 8 * 86_400, now + 86_400))):
+                if not hasattr(self._api, call):  # an API that does not serve it (the EA push backend)
+                    continue
+                try:
+                    rows = sorted(self._call(call, *args), key=lambda row: -int(getattr(row, "time", 0) or 0))
+                except GatewayInvalidRequest:
+                    continue
+                names.update(dict.fromkeys(str(row.symbol) for row in rows if row.symbol))
             names.update(self._recent_symbols)
         self._traded = (self._clock(), list(names)[:_OFFSET_PROBE_SYMBOLS])
         return self._traded[1]
