@@ -12,4 +12,9 @@ urlpatterns = [
         include(("reconciliation.api.urls", "reconciliation"), namespace="reconciliation-api"),
     ),
     path("", include("core.urls")),
+    path("", include("dashboard.urls")),
+    path("divergences/", include("reconciliation.urls")),
+    path("risk/", include("risk.urls")),
 ]
+
+handler403 = "dashboard.views.permission_denied"
