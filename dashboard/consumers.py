@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
 from core.realtime import STAFF_GROUP, account_group
 from dashboard import live
@@ -123,7 +124,7 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
         """The groups this socket may be in now; None when it may no longer be open at all."""
         from accounts.selectors import trading_account_list_for_user
 
-        user = type(self.user).objects.filter(pk=self.user.pk, is_active=True).first()
+        user = get_user_model().objects.filter(pk=self.user.pk, is_active=True).first()
         if user is None:
             return None
         session = self.scope.get("session")

@@ -163,23 +163,37 @@ def event_comparison(*, event: ReconciliationEvent, position: LivePosition | Non
     volume_diff = ""
     if trade and position and trade.volume:
         volume_diff = f"{(position.volume - trade.volume) / trade.volume * 100:+.1f} %"
-    add("Volume", trade.volume if trade else None, position.volume if position else None, volume_diff)
+    add(
+        "Volume",
+        trade.volume if trade else None,
+        position.volume if position else None,
+        volume_diff,
+        kind="volume",
+    )
     entry_diff = ""
     if event.kind == "entry_slippage" and "pips" in (event.detail or {}):
         entry_diff = f"{event.detail['pips']} pips"
     elif trade and position:
         entry_diff = price_diff(trade.entry_price, position.price_open)
-    add("Entry", trade.entry_price if trade else None, position.price_open if position else None, entry_diff)
+    add(
+        "Entry",
+        trade.entry_price if trade else None,
+        position.price_open if position else None,
+        entry_diff,
+        kind="price",
+    )
     add(
         "SL",
         trade.sl if trade else None,
         position.sl if position else None,
         price_diff(trade.sl, position.sl) if trade and position else "",
+        kind="price",
     )
     add(
         "TP",
         trade.tp if trade else None,
         position.tp if position else None,
         price_diff(trade.tp, position.tp) if trade and position else "",
+        kind="price",
     )
     return rows

@@ -126,6 +126,8 @@ def equity_chart(*, account: TradingAccount, window: str, now: datetime | None =
     ]
     return {
         "window": window if window in CHART_WINDOWS else "1d",
+        "from": int(since.timestamp()),
+        "to": int(now.timestamp()),
         "bucket_seconds": bucket_seconds,
         "t": times,
         "low": lows,

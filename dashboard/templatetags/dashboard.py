@@ -69,3 +69,9 @@ def day_resets_at(account: Any) -> datetime | None:
 @register.filter
 def get_item(mapping: Any, key: Any) -> Any:
     return mapping.get(key) if mapping else None
+
+
+@register.filter
+def pair(first: Any, second: Any) -> tuple[Any, Any]:
+    """Two values to loop over (a row's expected and actual, formatted alike)."""
+    return (first, second)

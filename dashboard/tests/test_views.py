@@ -111,7 +111,9 @@ def test_guard_reset_needs_a_reason(login_client, support, trader):
 
 def test_guard_reset_by_support_puts_the_account_back_to_normal(login_client, support, trader):
     account = _account(trader, status=GuardStatus.HALTED, trip_id="00000000-0000-0000-0000-000000000001")
-    response = login_client(support).post(f"/accounts/{account.pk}/reset/", {"reason": "checked with the trader"})
+    response = login_client(support).post(
+        f"/accounts/{account.pk}/reset/", {"reason": "checked with the trader"}
+    )
     assert response.status_code == 302
     state = GuardState.objects.get(account=account)
     assert state.status == GuardStatus.NORMAL
@@ -158,7 +160,13 @@ def test_chart_is_downsampled_to_a_bounded_number_of_points(login_client, trader
 def test_risk_page_owner_edit_with_a_bad_value_shows_the_field_message(login_client, owner):
     response = login_client(owner).post(
         "/risk/edit/",
-        {"risk_percent": "90", "entry_splits": "50, 50", "margin_buffer_percent": "10", "max_snapshot_age_seconds": "60", "reason": "x"},
+        {
+            "risk_percent": "90",
+            "entry_splits": "50, 50",
+            "margin_buffer_percent": "10",
+            "max_snapshot_age_seconds": "60",
+            "reason": "x",
+        },
         headers={"HX-Request": "true"},
     )
     assert response.status_code == 200

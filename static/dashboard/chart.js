@@ -32,7 +32,7 @@
     var opts = {
       width: box.clientWidth || 600, height: 320,
       plugins: [markers(data.liquidations)],
-      scales: { x: { time: true } },
+      scales: { x: { time: true, range: function () { return [data.from, data.to]; } } },
       series: [
         {},
         { label: "Equity (low)", stroke: "#1f5fbf", width: 1.5 },

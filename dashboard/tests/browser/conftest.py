@@ -24,31 +24,61 @@ PHONE = {"width": 390, "height": 844}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    skip = pytest.mark.skip(reason="Chromium is not installed (scripts/test.sh installs Debian's `chromium` as root)")
+    skip = pytest.mark.skip(
+        reason="Chromium is not installed (scripts/test.sh installs Debian's `chromium` as root)"
+    )
     for item in items:
         if "browser" in item.nodeid.split("/") and not CHROMIUM:
             item.add_marker(skip)
 
 
-def _application():
-    from channels.routing import get_default_application
-    from channels.staticfiles import StaticFilesWrapper
+_migrated_rows: dict[str, str | None] = {}
 
-    return StaticFilesWrapper(get_default_application())
+
+@pytest.fixture(autouse=True)
+def _migrated_rows_restored():
+    """Rows the data migrations create (role groups, default settings) come back after each browser test.
+
+    pytest-django's serialized rollback keeps that snapshot on the connection object that took it, but Playwright's
+    event loop gives this thread a new context, hence new connection objects without it; hand it to them."""
+    from django.db import connections
+
+    def attach() -> None:
+        saved = _migrated_rows.get("default")
+        if saved is not None:
+            connections["default"]._test_serialized_contents = saved
+
+    attach()
+    yield
+    attach()  # before the flush that ends the test, so the next test starts from the snapshot
+
+
+def _server_setup(set_database_connection, django_db_blocker) -> None:
+    """In the forked server: the test database, and pytest-django's guard against database access lifted (the
+    child inherits it; the server's requests are not tests)."""
+    set_database_connection()
+    django_db_blocker.unblock()
 
 
 @pytest.fixture(scope="session")
 def live_asgi(django_db_setup, django_db_blocker) -> Iterator[str]:
     """The base URL of a daphne server running this project's ASGI application."""
+    from channels.testing.live import make_application, set_database_connection
     from daphne.testing import DaphneProcess
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
     from django.db import connections
     from django.test.utils import modify_settings
 
     with django_db_blocker.unblock():
+        _migrated_rows["default"] = getattr(connections["default"], "_test_serialized_contents", None)
         connections.close_all()  # the child must open its own connections
     hosts = modify_settings(ALLOWED_HOSTS={"append": "127.0.0.1"})
     hosts.enable()
-    process = DaphneProcess("127.0.0.1", partial(_application))
+    process = DaphneProcess(
+        "127.0.0.1",
+        partial(make_application, static_wrapper=ASGIStaticFilesHandler),
+        setup=partial(_server_setup, set_database_connection, django_db_blocker),
+    )
     process.daemon = True
     process.start()
     if not process.ready.wait(timeout=30):
@@ -64,7 +94,11 @@ def live_asgi(django_db_setup, django_db_blocker) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": ["--no-sandbox", "--disable-gpu"]}
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": ["--no-sandbox", "--disable-gpu"],
+    }
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from dashboard.tests.browser.conftest import PHONE, screenshot
 from guards.models import AlertKind, Guard, GuardState, GuardStatus, Level
 from guards.services.alerts import alert_record
 from reconciliation.models import EventState, ReconciliationEvent
-from reconciliation.services import account_sync, bot_trade_register
+from reconciliation.services import account_sync
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -119,7 +119,9 @@ def test_a_sync_that_changes_equity_updates_the_overview_row_without_a_reload(li
     screenshot(page, "overview-live")
 
 
-def test_a_new_divergence_appears_live_and_support_resolves_it_for_the_owner_to_see(live_asgi, log_in, people, sim):
+def test_a_new_divergence_appears_live_and_support_resolves_it_for_the_owner_to_see(
+    live_asgi, log_in, people, sim
+):
     tess = sim(people["trader"])
     _sync(tess)
     support = log_in("sam", "support-pass-123")
@@ -144,12 +146,16 @@ def test_a_new_divergence_appears_live_and_support_resolves_it_for_the_owner_to_
     row.get_by_role("button", name="Resolve").click()
     expect(row.locator("[data-state]")).to_have_attribute("data-state", "resolved")
 
-    expect(owner.locator(f"#event-{event.pk} [data-state]")).to_have_attribute("data-state", "resolved", timeout=5000)
+    expect(owner.locator(f"#event-{event.pk} [data-state]")).to_have_attribute(
+        "data-state", "resolved", timeout=5000
+    )
     assert ReconciliationEvent.objects.get(pk=event.pk).state == EventState.RESOLVED
     screenshot(owner, "divergences")
 
 
-def test_a_guard_trip_shows_the_banner_with_a_countdown_on_another_users_open_page(live_asgi, log_in, people, sim):
+def test_a_guard_trip_shows_the_banner_with_a_countdown_on_another_users_open_page(
+    live_asgi, log_in, people, sim
+):
     tess = sim(people["trader"])
     _sync(tess)
     support = log_in("sam", "support-pass-123")
