@@ -52,7 +52,8 @@ def test_overview_shows_operators_every_account(login_client, support, trader, o
     _account(trader, login=111111)
     _account(other_trader, login=222222)
     html = login_client(support).get("/").content.decode()
-    assert "111111" in html and "222222" in html
+    assert "111111" in html
+    assert "222222" in html
 
 
 def test_overview_filters_by_level_and_sorts_least_headroom_first(login_client, owner, trader):
@@ -131,7 +132,8 @@ def test_banner_shows_a_tripped_account_with_its_countdown(login_client, support
     )
     html = login_client(support).get("/").content.decode()
     assert f'href="/accounts/{account.pk}/"' in html
-    assert "liquidation in" in html and 'class="countdown"' in html
+    assert "liquidation in" in html
+    assert 'class="countdown"' in html
 
 
 def test_chart_is_downsampled_to_a_bounded_number_of_points(login_client, trader):

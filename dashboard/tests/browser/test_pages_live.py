@@ -88,7 +88,8 @@ def test_each_role_logs_in_and_sees_exactly_its_accounts(live_asgi, log_in, peop
 
     theirs = log_in("tess", "trader-pass-123")
     response = theirs.goto(f"{live_asgi}/accounts/{theo.account.pk}/")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
 
 
 def test_login_failure_is_shown_on_the_form(live_asgi, browser, browser_context_args, people):
