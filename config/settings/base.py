@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "reconciliation",
     "guards",
     "risk",
+    "rules",
     "dashboard",
 ]
 
