@@ -146,7 +146,9 @@ def event_comparison(*, event: ReconciliationEvent, position: LivePosition | Non
 
     rows: list[dict[str, object]] = []
 
-    def add(label: str, expected: object, actual: object, difference: str = "") -> None:
+    def add(
+        label: str, expected: object, actual: object, difference: str = "", *, kind: str = "text"
+    ) -> None:
         differs = trade is not None and position is not None and expected != actual
         rows.append(
             {
@@ -155,6 +157,8 @@ def event_comparison(*, event: ReconciliationEvent, position: LivePosition | Non
                 "actual": actual,
                 "differs": differs,
                 "difference": difference,
+                "kind": kind,
+                "digits": digits,
             }
         )
 

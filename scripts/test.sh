@@ -24,3 +24,7 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 echo "== pytest (PostgreSQL + Redis)"
 $BIN/pytest --create-db "$@"
+echo "== browser tests (Playwright + Chromium against a live ASGI server)"
+# A separate run: Playwright's sync API keeps an event loop in the test thread for its whole session, which the
+# asyncio tests of the main run must not inherit.
+$BIN/pytest --create-db -m browser dashboard/tests/browser
