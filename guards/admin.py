@@ -20,6 +20,7 @@ from core.exceptions import ApplicationError
 from guards.models import (
     SETTING_FIELDS,
     AccountGuardSettings,
+    BalanceOperation,
     CloseIntent,
     GuardAlert,
     GuardSettings,
@@ -233,6 +234,16 @@ class GuardAlertAdmin(ReadOnlyAdmin):
     search_fields = ("message", "account__login", "ticket", "symbol")
     date_hierarchy = "created_at"
     list_select_related = ("account", "actor")
+
+
+@admin.register(BalanceOperation)
+class BalanceOperationAdmin(ReadOnlyAdmin):
+    list_display = ("deal_time", "account", "deal_ticket", "deal_type", "amount", "applied", "peak_before",
+                    "peak_after", "day_anchor_before", "day_anchor_after", "comment")  # fmt: skip
+    list_filter = ("deal_type", "applied", "deal_time")
+    search_fields = ("deal_ticket", "account__login", "comment")
+    date_hierarchy = "deal_time"
+    list_select_related = ("account",)
 
 
 @admin.register(CloseIntent)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
 
 from accounts.models import TradingAccount
 from guards.models import (
@@ -93,6 +93,39 @@ def guard_settings_global_values() -> dict[str, Any]:
     """Every global setting by field name (the spec's defaults where the row or a value is missing); one query."""
     global_values = GuardSettings.objects.filter(pk=GLOBAL_SETTINGS_PK).values(*SETTING_FIELDS).first()
     return guard_settings_effective(global_values=global_values, override=None).as_dict()
+
+
+@dataclass(frozen=True, slots=True)
+class MarketReadingNeeds:
+    enabled: bool
+    timeframe: int
+
+
+def guard_market_needs(*, account: TradingAccount) -> MarketReadingNeeds:
+    """What the market guard needs read from the terminal (is it on; which bars), in one query: the account's
+    override where it has a value, else the global row, else the default."""
+    defaults = _field_defaults()
+    override = AccountGuardSettings.objects.filter(account_id=account.pk)
+    row = (
+        GuardSettings.objects.filter(pk=GLOBAL_SETTINGS_PK)
+        .annotate(
+            override_enabled=Subquery(override.values("market_guard_enabled")[:1]),
+            override_timeframe=Subquery(override.values("market_gap_timeframe")[:1]),
+        )
+        .values("market_guard_enabled", "market_gap_timeframe", "override_enabled", "override_timeframe")
+        .first()
+    ) or {}
+
+    def pick(name: str, override_name: str) -> Any:
+        for value in (row.get(override_name), row.get(name)):
+            if value is not None:
+                return value
+        return defaults[name]
+
+    return MarketReadingNeeds(
+        enabled=bool(pick("market_guard_enabled", "override_enabled")),
+        timeframe=int(pick("market_gap_timeframe", "override_timeframe")),
+    )
 
 
 def account_is_halted(*, account: TradingAccount) -> bool:

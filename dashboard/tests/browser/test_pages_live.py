@@ -19,8 +19,8 @@ from core.realtime import realtime_flush
 from dashboard.tests.browser.conftest import PHONE, screenshot
 from guards.models import AlertKind, Guard, GuardState, GuardStatus, Level
 from guards.services.alerts import alert_record
+from pipeline.services import account_sync
 from reconciliation.models import EventState, ReconciliationEvent
-from reconciliation.services import account_sync
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 

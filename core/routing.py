@@ -1,7 +1,0 @@
-from django.urls import path
-
-from core.consumers import LiveUpdatesConsumer
-
-websocket_urlpatterns = [
-    path("ws/live/", LiveUpdatesConsumer.as_asgi()),
-]
