@@ -11,3 +11,7 @@ class GuardResetForm(forms.Form):
         help_text="Required: why trading may resume on this account (kept in the audit).",
         error_messages={"required": "Give a reason for the reset."},
     )
+    confirm_open_positions = forms.BooleanField(
+        required=False,
+        label="Positions the liquidation could not close stay open: reset anyway",
+    )

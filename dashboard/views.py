@@ -28,6 +28,7 @@ from dashboard.selectors.account import (
 from dashboard.selectors.alerts import BANNER_LIMIT, guard_banner_accounts
 from dashboard.selectors.overview import OverviewFilters, fleet_summary, overview_accounts, overview_filter
 from guards.services import guard_reset
+from guards.services.reset import OpenPositionsNotConfirmedError
 
 OVERVIEW_PAGE_SIZE = 50
 
@@ -117,9 +118,16 @@ def account_guard_reset(request: HttpRequest, account_id: int) -> HttpResponse:
     form = GuardResetForm(request.POST)
     if form.is_valid():
         try:
-            guard_reset(account=account, actor=user, reason=form.cleaned_data["reason"])
+            guard_reset(
+                account=account,
+                actor=user,
+                reason=form.cleaned_data["reason"],
+                confirm_open_positions=form.cleaned_data["confirm_open_positions"],
+            )
         except PermissionDeniedError as exc:
             raise PermissionDenied(exc.message) from None
+        except OpenPositionsNotConfirmedError as exc:
+            form.add_error("confirm_open_positions", exc.message)
         except (ApplicationError, ValidationError) as exc:
             form.add_error(None, getattr(exc, "message", None) or "; ".join(exc.messages))  # type: ignore[union-attr]
         else:
