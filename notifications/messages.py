@@ -130,7 +130,7 @@ def _symbol_digits(account: AccountFacts | None, symbol: str) -> int | None:
         return None
     from reconciliation.symbols import symbol_digits_cached
 
-    return symbol_digits_cached(server=account.server, name=symbol)
+    return symbol_digits_cached(server=account.server, names=[symbol]).get(symbol)
 
 
 def _position_line(account: AccountFacts | None, ticket: Any, symbol: str) -> str:

@@ -92,12 +92,6 @@ def _spec_key(server: str, name: str) -> str:
     return f"recon:symbol:{quote(server, safe='')}:{quote(name, safe='')}"
 
 
-def symbol_digits_cached(*, server: str, name: str) -> int | None:
-    """The symbol's digits as last read from a terminal of this server (cache only: never asks a terminal)."""
-    raw = cache.get(_spec_key(server, name))
-    return int(raw[0]) if raw else None
-
-
 def symbol_table_for_account(
     *,
     account: TradingAccount,
