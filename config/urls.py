@@ -11,5 +11,6 @@ urlpatterns = [
         "api/reconciliation/",
         include(("reconciliation.api.urls", "reconciliation"), namespace="reconciliation-api"),
     ),
+    path("api/v1/ea/", include(("ea.api.urls", "ea"), namespace="ea-api")),
     path("", include("core.urls")),
 ]
