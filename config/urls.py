@@ -1,15 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/auth/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
-    path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
-    path("api/risk/", include(("risk.api.urls", "risk"), namespace="risk-api")),
-    path(
-        "api/reconciliation/",
-        include(("reconciliation.api.urls", "reconciliation"), namespace="reconciliation-api"),
-    ),
+    path("api/v1/", include("config.api_urls")),
+    path("api/", include("core.api.fallback_urls")),
     path("", include("core.urls")),
 ]

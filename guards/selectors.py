@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from accounts.models import TradingAccount
+from accounts.models import TradingAccount, User
 from guards.models import (
     GLOBAL_SETTINGS_PK,
     OPEN_INTENT_STATES,
@@ -109,3 +109,26 @@ def close_intent_list_open(*, account: TradingAccount | None = None) -> QuerySet
     if account is not None:
         intents = intents.filter(account_id=account.pk)
     return intents.order_by("created_at", "pk")
+
+
+CLOSE_PERMISSION = "guards.close_position"
+
+
+def account_close_allowed(user: User, account: TradingAccount) -> bool:
+    """May this user close positions of this account by hand? (The pages show or hide the buttons with it.)
+
+    Owners and support (`guards.close_position`) on any account they see; a trader on their own accounts while the
+    owner's global setting `traders_may_close_positions` is on; nobody else (the bot user included)."""
+    if not (user.is_active and user.is_authenticated):
+        return False
+    if user.is_superuser:
+        return True
+    if user.has_perm(CLOSE_PERMISSION):
+        return user.is_operator or account.owner_id == user.pk
+    if account.owner_id != user.pk:
+        return False
+    return bool(
+        GuardSettings.objects.filter(pk=GLOBAL_SETTINGS_PK)
+        .values_list("traders_may_close_positions", flat=True)
+        .first()
+    )

@@ -1,4 +1,5 @@
-"""One error shape for every API response: {"message": str, "extra": {...}}, field errors under extra.fields."""
+"""One error shape for every API response: {"message": str, "extra": {...}}, field errors under extra.fields,
+the wait of a 429 under extra.retry_after (and in the Retry-After header)."""
 
 from typing import Any
 
@@ -28,6 +29,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return None
     if isinstance(exc, exceptions.ValidationError):
         response.data = {"message": "Validation error", "extra": {"fields": response.data}}
+    elif isinstance(exc, exceptions.Throttled):
+        # Retry-After is set by DRF; the body says the same for clients that do not read headers.
+        response.data = {"message": str(exc.detail), "extra": {"retry_after": exc.wait}}
     else:
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
         response.data = {"message": str(detail), "extra": {}}

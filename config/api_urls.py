@@ -1,0 +1,12 @@
+"""Version 1 of the client API, mounted at /api/v1/. Every app contributes its routes; names are namespaced."""
+
+from django.urls import include, path
+
+from accounts.api.auth import TokenObtainApi, TokenRefreshApi
+
+urlpatterns = [
+    path("auth/token/", TokenObtainApi.as_view(), name="token_obtain_pair"),
+    path("auth/token/refresh/", TokenRefreshApi.as_view(), name="token_refresh"),
+    path("risk/", include(("risk.api.urls", "risk"), namespace="risk-api")),
+    path("", include(("reconciliation.api.urls", "reconciliation"), namespace="reconciliation-api")),
+]
