@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test check lint format typecheck migrations-check bench worker beat bridge clean
+.PHONY: install run test chaos check lint format typecheck migrations-check bench worker beat bridge clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ run: $(VENV)/.runtime-installed
 ## The whole check CI runs: migrations up to date, ruff, pytest on PostgreSQL + Redis.
 test: $(VENV)/.dev-installed
 	bash scripts/test.sh
+
+## Fault injection on private Redis/PostgreSQL and the real processes (minutes; CI runs it after make test).
+chaos: $(VENV)/.dev-installed
+	bash scripts/chaos.sh
 
 check: test typecheck
 

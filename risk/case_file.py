@@ -122,7 +122,14 @@ def _account(raw: object) -> AccountState:
         equity=_number(_field(section, "equity", "account"), "account.equity"),
         margin_free=_number(_field(section, "margin_free", "account"), "account.margin_free"),
         snapshot_age_seconds=age,
+        headroom=_headroom(section.get("headroom")),
     )
+
+
+def _headroom(raw: object) -> Decimal | None:
+    # Optional: absent (or null) means the account has no rule set (spec/sizing.md). Zero or less is a
+    # `no_headroom` rejection, not a file error.
+    return None if raw is None else _number(raw, "account.headroom")
 
 
 def _config(raw: object) -> SizingConfig:

@@ -4,10 +4,13 @@
 
 Decisions where the spec is silent:
 
-* Order of rejections: `account_halted` comes first, before the spec's `stale_account`, `no_equity`,
+* Order of rejections: `account_halted` comes first, then `close_only` (an account its owner set to close-only
+  under a rule set's warning, spec/rules.md), before the spec's `stale_account`, `no_equity`, `no_headroom`,
   `invalid_setup`, `invalid_stop`, then (after computing) `below_min_volume` and `insufficient_margin`.
-  A halted account must never be sized, whatever else is wrong with the request; the live flow passes the
-  flag from the guards, the `size_case` command never sets it.
+  A halted or close-only account must never be sized, whatever else is wrong with the request; the live flow
+  passes the flags from the guards and the rule sets, the `size_case` command never sets them.
+* The headroom cap applies only when the headroom is below the risk amount (`capped_by: "headroom"`); a
+  headroom equal to the risk amount changes nothing and says `capped_by: null`.
 * Staleness is strict: `snapshot_age_seconds > max_snapshot_age_seconds` is stale, an age exactly at the
   maximum is still fresh ("older than the max age").
 * The stop loss is a price, so a non-positive `sl` is `invalid_setup` ("a non-positive price"); in MT5 an sl
@@ -61,12 +64,17 @@ SELL = "sell"
 
 # Reason codes, in the order they are checked.
 ACCOUNT_HALTED = "account_halted"
+CLOSE_ONLY = "close_only"
 STALE_ACCOUNT = "stale_account"
 NO_EQUITY = "no_equity"
+NO_HEADROOM = "no_headroom"
 INVALID_SETUP = "invalid_setup"
 INVALID_STOP = "invalid_stop"
 BELOW_MIN_VOLUME = "below_min_volume"
 INSUFFICIENT_MARGIN = "insufficient_margin"
+
+# What capped a risk amount (`capped_by`).
+HEADROOM = "headroom"
 
 # Allowed ranges (inclusive) of the owner-editable settings.
 RISK_PERCENT_RANGE = (Decimal("0.1"), Decimal(50))
@@ -171,6 +179,8 @@ class AccountState:
     equity: Decimal
     margin_free: Decimal
     snapshot_age_seconds: Decimal | int
+    # Under a rule set: min(permitted_loss_today, permitted_loss_total) in account currency; None without one.
+    headroom: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +230,7 @@ class SizingResult:
     total_volume: Decimal | None = None
     total_risk: Decimal | None = None
     total_margin: Decimal | None = None
+    capped_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The spec's result JSON: Decimals as strings, money half-up to cents, volumes in the step's decimals."""
@@ -231,6 +242,7 @@ class SizingResult:
             "total_volume": None if self.total_volume is None else _plain(self.total_volume),
             "total_risk": None if self.total_risk is None else _money(self.total_risk),
             "total_margin": None if self.total_margin is None else _money(self.total_margin),
+            "capped_by": self.capped_by,
         }
 
 
@@ -290,6 +302,7 @@ def size_setup(
     symbol: SymbolTerms,
     setup: Setup,
     account_halted: bool = False,
+    close_only: bool = False,
 ) -> SizingResult:
     """Size a setup under fixed-risk rules; a rejection is a result, bad config or symbol terms raise."""
     errors = config.validate() | validate_symbol_terms(symbol=symbol)
@@ -297,10 +310,14 @@ def size_setup(
         raise InvalidSizingInput(errors)
     if account_halted:
         return _reject(ACCOUNT_HALTED)
+    if close_only:
+        return _reject(CLOSE_ONLY)
     if account.snapshot_age_seconds > config.max_snapshot_age_seconds:
         return _reject(STALE_ACCOUNT)
     if account.equity <= 0:
         return _reject(NO_EQUITY)
+    if account.headroom is not None and account.headroom <= 0:
+        return _reject(NO_HEADROOM)
     if not _setup_is_valid(setup=setup, splits=len(config.entry_splits)):
         return _reject(INVALID_SETUP)
     if not _stop_is_valid(setup=setup):
@@ -308,6 +325,9 @@ def size_setup(
 
     with localcontext(_EXACT):
         risk_amount = account.equity * config.risk_percent / _HUNDRED
+        capped_by = None
+        if account.headroom is not None and account.headroom < risk_amount:
+            risk_amount, capped_by = account.headroom, HEADROOM
         entries = tuple(
             _size_entry(price=price, budget=risk_amount * split / _HUNDRED, sl=setup.sl, symbol=symbol)
             for price, split in zip(setup.entries, _splits_for(setup=setup, config=config), strict=True)
@@ -333,4 +353,5 @@ def size_setup(
         total_volume=total_volume,
         total_risk=total_risk,
         total_margin=total_margin,
+        capped_by=capped_by,
     )

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "reconciliation",
     "guards",
     "risk",
+    "rules",
 ]
 
 MIDDLEWARE = [

@@ -340,6 +340,8 @@ def test_guard_alerts_are_pushed_live_after_commit(
 ):
     from unittest import mock
 
+    from core.realtime import realtime_flush
+
     _evaluate(account, equity=10_000, at_seconds=0)
     _evaluate(account, equity=8_800, at_seconds=10)
     with mock.patch("core.realtime.get_channel_layer") as layer:
@@ -351,6 +353,7 @@ def test_guard_alerts_are_pushed_live_after_commit(
         layer.return_value.group_send = group_send
         with django_capture_on_commit_callbacks(execute=True):
             _evaluate(account, equity=8_800, at_seconds=20)
+        realtime_flush()  # the sender thread delivers asynchronously
     alert = GuardAlert.objects.get(account=account, kind=AlertKind.GUARD_LEVEL)
     groups = {group for group, _ in sent}
     assert groups == {f"accounts.account.{account.pk}", "accounts.staff"}

@@ -153,6 +153,7 @@ def test_trade_setup_size_matches_the_spec_example_and_logs_it(trader, trader_ac
         "total_volume": "0.71",
         "total_risk": "299.00",
         "total_margin": "770.35",
+        "capped_by": None,
     }
     stored = TradeSetupRiskLog.objects.get()
     assert stored.pk == log.pk

@@ -1,0 +1,34 @@
+"""Faults of the services every process shares: PostgreSQL and Redis."""
+
+import time
+
+import pytest
+
+from chaos.harness import Stack, wait_for
+
+SYNC_INTERVAL = 10  # seconds: the beat interval setup_periodic_tasks declares
+ONE_CYCLE = SYNC_INTERVAL + 15  # a cycle, plus start-up of the next sync and the reconnects
+
+
+def _every_account_synced_after(stack: Stack, since_id: int) -> bool:
+    ok = {account for _, account, ok in stack.syncs_since(since_id) if ok}
+    return stack.active_account_ids() <= ok
+
+
+@pytest.mark.chaos
+def test_stack_syncs_every_demo_account(stack: Stack) -> None:
+    wait_for(lambda: _every_account_synced_after(stack, 0), timeout=60, what="a first sync of every account")
+
+
+@pytest.mark.chaos
+def test_postgres_down_30s_every_account_syncs_again_within_one_cycle(stack: Stack) -> None:
+    wait_for(lambda: _every_account_synced_after(stack, 0), timeout=60, what="a first sync of every account")
+    stack.postgres.stop("immediate")
+    time.sleep(30)
+    stack.postgres.start()
+    mark = stack.last_sync_id()
+    wait_for(
+        lambda: _every_account_synced_after(stack, mark), timeout=ONE_CYCLE, what="syncs after the outage"
+    )
+    for name in ("bridge", "worker", "beat"):
+        assert stack.alive(name), f"{name} died during the outage:\n{stack.log(name)[-3000:]}"
