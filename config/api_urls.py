@@ -7,6 +7,8 @@ from accounts.api.auth import TokenObtainApi, TokenRefreshApi
 urlpatterns = [
     path("auth/token/", TokenObtainApi.as_view(), name="token_obtain_pair"),
     path("auth/token/refresh/", TokenRefreshApi.as_view(), name="token_refresh"),
-    path("risk/", include(("risk.api.urls", "risk"), namespace="risk-api")),
+    path("", include(("accounts.api.urls", "accounts"), namespace="accounts-api")),
     path("", include(("reconciliation.api.urls", "reconciliation"), namespace="reconciliation-api")),
+    path("", include(("guards.api.urls", "guards"), namespace="guards-api")),
+    path("risk/", include(("risk.api.urls", "risk"), namespace="risk-api")),
 ]

@@ -346,10 +346,20 @@ class GuardAlert(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(db_index=True)
+    seq = models.BigIntegerField(
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text="Position in the alert ledger, given after commit in commit order (guards.services.ledger).",
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["account", "-created_at"], name="guardalert_account_recent")]
+        indexes = [
+            models.Index(fields=["account", "-created_at"], name="guardalert_account_recent"),
+            models.Index(fields=["id"], condition=Q(seq__isnull=True), name="guardalert_unsequenced"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.account_id}: {self.message}"

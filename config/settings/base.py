@@ -180,7 +180,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "core.api.exception_handler.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -215,6 +215,9 @@ RECONCILIATION_CLOSE_REASON_WAIT_SECONDS = env.int("RECONCILIATION_CLOSE_REASON_
 RECONCILIATION_LOCK_SECONDS = env.int("RECONCILIATION_LOCK_SECONDS", default=45)
 RECONCILIATION_SYNC_QUEUE = env("RECONCILIATION_SYNC_QUEUE", default="celery")
 RECONCILIATION_RUN_RETENTION_HOURS = env.int("RECONCILIATION_RUN_RETENTION_HOURS", default=24)
+
+# GET /api/v1/alerts/ waits at most this long for a new alert (long poll).
+API_ALERTS_MAX_WAIT_SECONDS = env.float("API_ALERTS_MAX_WAIT_SECONDS", default=25.0)
 
 # An account snapshot older than this is stale: pages flag it, sizing and guards refuse to act on it.
 ACCOUNT_SNAPSHOT_STALE_SECONDS = env.int("ACCOUNT_SNAPSHOT_STALE_SECONDS", default=300)

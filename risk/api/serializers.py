@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.api.serializers import StrictInputSerializer
 from risk.models import RiskConfigVersion, TradeSetupRiskLog
 
 
@@ -14,7 +15,7 @@ def _positive_price(value: Decimal) -> None:
         raise serializers.ValidationError("Must be a positive price.")
 
 
-class RiskConfigUpdateInputSerializer(serializers.Serializer):
+class RiskConfigUpdateInputSerializer(StrictInputSerializer):
     risk_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
     entry_splits = serializers.ListField(child=serializers.DecimalField(max_digits=5, decimal_places=2))
     margin_buffer_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
@@ -56,7 +57,7 @@ class RiskConfigHistoryOutputSerializer(serializers.Serializer):
         return [name for name, value in obj.values.items() if old.get(name) != value]
 
 
-class TradeSetupSizeInputSerializer(serializers.Serializer):
+class TradeSetupSizeInputSerializer(StrictInputSerializer):
     symbol = serializers.CharField(max_length=64)
     side = serializers.ChoiceField(choices=["buy", "sell"])
     entries = serializers.ListField(

@@ -3,13 +3,13 @@
 from typing import Any
 
 from rest_framework import permissions
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
 from core.api.auth import authenticated_user
+from core.api.pagination import StrictLimitOffsetPagination
 from risk.api.serializers import (
     RiskConfigHistoryOutputSerializer,
     RiskConfigOutputSerializer,
@@ -62,8 +62,7 @@ class RiskConfigDetailApi(APIView):
         return Response(RiskConfigOutputSerializer(config).data)
 
 
-class RiskConfigHistoryPagination(LimitOffsetPagination):
-    default_limit = 50
+class RiskConfigHistoryPagination(StrictLimitOffsetPagination):
     max_limit = 200
 
 
