@@ -41,7 +41,7 @@ def _demo_data() -> dict[str, Any]:
     from accounts.models import Role, TradingAccount, User
     from accounts.selectors import trading_account_gateway
     from accounts.services import account_snapshot_record, trading_account_create, user_create
-    from core.management.commands.seed_demo_users import DEMO_ACCOUNTS, DEMO_USERS
+    from pipeline.management.commands.seed_demo_users import DEMO_ACCOUNTS, DEMO_USERS
     from risk.selectors import risk_config_invalidate_cache
 
     risk_config_invalidate_cache()

@@ -113,7 +113,7 @@ def _cache_clear(cache) -> None:
 
 def _pass(accounts: list) -> tuple[float, list[float], int]:
     from accounts.selectors import trading_account_gateway
-    from reconciliation.services import account_sync
+    from pipeline.services import account_sync
 
     durations = []
     failures = 0
@@ -150,7 +150,7 @@ def _parallel_pass(accounts: list, processes: int) -> float:
 
 def _queries(accounts: list) -> float:
     from accounts.selectors import trading_account_gateway
-    from reconciliation.services import account_sync
+    from pipeline.services import account_sync
 
     counts = []
     for account in accounts:
@@ -233,7 +233,7 @@ def main() -> None:
         accounts = _build(accounts=args.accounts, positions=args.positions)
         build_seconds = time.perf_counter() - t0
         rows = []
-        from reconciliation.services import sync as sync_module
+        from pipeline.services import sync as sync_module
 
         real_guards, real_broadcast = sync_module.account_guards_evaluate, sync_module.broadcast
         for label in ("first sync", "steady", "steady", "steady, no guards", "steady, no guards, no pushes"):

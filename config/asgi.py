@@ -10,7 +10,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from core.routing import websocket_urlpatterns  # noqa: E402
+from accounts.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -21,6 +21,7 @@ from guards.models import (
     GLOBAL_ONLY_FIELDS,
     SETTING_FIELDS,
     AccountGuardSettings,
+    BalanceOperation,
     CloseIntent,
     GuardAlert,
     GuardSettings,
@@ -240,6 +241,16 @@ class GuardAlertAdmin(ReadOnlyAdmin):
     search_fields = ("message", "account__login", "ticket", "symbol")
     date_hierarchy = "created_at"
     list_select_related = ("account", "actor")
+
+
+@admin.register(BalanceOperation)
+class BalanceOperationAdmin(ReadOnlyAdmin):
+    list_display = ("deal_time", "account", "deal_ticket", "deal_type", "amount", "applied", "peak_before",
+                    "peak_after", "day_anchor_before", "day_anchor_after", "comment")  # fmt: skip
+    list_filter = ("deal_type", "applied", "deal_time")
+    search_fields = ("deal_ticket", "account__login", "comment")
+    date_hierarchy = "deal_time"
+    list_select_related = ("account",)
 
 
 @admin.register(CloseIntent)

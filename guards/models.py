@@ -260,8 +260,15 @@ class GuardState(models.Model):
     last_snapshot_id = models.BigIntegerField(null=True, blank=True)
     last_snapshot_at = models.DateTimeField(null=True, blank=True)
     last_balance = models.DecimalField(**_MONEY, null=True, blank=True)
+    last_credit = models.DecimalField(**_MONEY, null=True, blank=True)
     last_equity = models.DecimalField(**_MONEY, null=True, blank=True)
     waiting_for_fresh = models.BooleanField(default=False)
+    recent_balance_deals = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Tickets of the latest balance operations already remembered (BalanceOperation rows): a reading "
+        "whose overlapping history window returns only these needs no look-up.",
+    )
 
     trip_id = models.UUIDField(null=True, blank=True, help_text="Current liquidation episode (idempotency).")
     trip_guard = models.CharField(max_length=16, blank=True)
@@ -322,6 +329,8 @@ class AlertKind(models.TextChoices):
     CLOSE_UNRESOLVED = "close_unresolved", "Close outcome unknown"
     SNAPSHOT_STALE = "snapshot_stale", "Waiting for a fresh snapshot"
     PEAK_ADJUSTED = "peak_adjusted", "Peak equity adjusted for a deposit/withdrawal"
+    BALANCE_ADJUSTED = "balance_adjusted", "Peak and day anchor moved by a balance operation"
+    GUARDS_FAILED = "guards_failed", "The guards failed on a reading"
     RESET = "reset", "Guard reset"
 
 
@@ -363,6 +372,43 @@ class GuardAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.account_id}: {self.message}"
+
+
+class BalanceOperationType(models.IntegerChoices):
+    BALANCE = 2, "Balance (deposit / withdrawal)"
+    CREDIT = 3, "Credit"
+    BONUS = 6, "Bonus"
+
+
+class BalanceOperation(models.Model):
+    """A balance operation (deal type BALANCE, CREDIT or BONUS) as the guards applied it to the peak and the day
+    anchor. One row per deal ticket: the unique constraint is what makes each apply exactly once, however often
+    overlapping history windows return the deal. `applied` is false for operations already inside the equity the
+    peak started from (the first reading of the account)."""
+
+    account = models.ForeignKey(
+        "accounts.TradingAccount", on_delete=models.CASCADE, related_name="balance_operations"
+    )
+    deal_ticket = models.PositiveBigIntegerField()
+    deal_type = models.PositiveSmallIntegerField(choices=BalanceOperationType.choices)
+    amount = models.DecimalField(**_MONEY)
+    deal_time = models.DateTimeField()
+    comment = models.CharField(max_length=64, blank=True)
+    applied = models.BooleanField()
+    peak_before = models.DecimalField(**_MONEY, null=True, blank=True)
+    peak_after = models.DecimalField(**_MONEY, null=True, blank=True)
+    day_anchor_before = models.DecimalField(**_MONEY, null=True, blank=True)
+    day_anchor_after = models.DecimalField(**_MONEY, null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-deal_time", "-deal_ticket"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "deal_ticket"], name="balanceop_once_per_deal"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_deal_type_display()} {self.amount} on {self.account_id} (deal #{self.deal_ticket})"
 
 
 class CloseTrigger(models.TextChoices):

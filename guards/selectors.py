@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
 from django.utils import timezone as dj_timezone
 
 from accounts.models import TradingAccount, User
@@ -89,6 +89,39 @@ def guard_settings_for_account(*, account: TradingAccount) -> EffectiveGuardSett
     global_values = GuardSettings.objects.filter(pk=GLOBAL_SETTINGS_PK).values(*SETTING_FIELDS).first()
     override = AccountGuardSettings.objects.filter(account_id=account.pk).first()
     return guard_settings_effective(global_values=global_values, override=override)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketReadingNeeds:
+    enabled: bool
+    timeframe: int
+
+
+def guard_market_needs(*, account: TradingAccount) -> MarketReadingNeeds:
+    """What the market guard needs read from the terminal (is it on; which bars), in one query: the account's
+    override where it has a value, else the global row, else the default."""
+    defaults = _field_defaults()
+    override = AccountGuardSettings.objects.filter(account_id=account.pk)
+    row = (
+        GuardSettings.objects.filter(pk=GLOBAL_SETTINGS_PK)
+        .annotate(
+            override_enabled=Subquery(override.values("market_guard_enabled")[:1]),
+            override_timeframe=Subquery(override.values("market_gap_timeframe")[:1]),
+        )
+        .values("market_guard_enabled", "market_gap_timeframe", "override_enabled", "override_timeframe")
+        .first()
+    ) or {}
+
+    def pick(name: str, override_name: str) -> Any:
+        for value in (row.get(override_name), row.get(name)):
+            if value is not None:
+                return value
+        return defaults[name]
+
+    return MarketReadingNeeds(
+        enabled=bool(pick("market_guard_enabled", "override_enabled")),
+        timeframe=int(pick("market_gap_timeframe", "override_timeframe")),
+    )
 
 
 def account_is_halted(*, account: TradingAccount) -> bool:

@@ -254,6 +254,8 @@ class AccountSyncAdmin(ReadOnlyAdmin):
         "events_gone",
         "error_class",
         "error_message",
+        "reconciliation_error",
+        "guards_error",
     )
     list_filter = ("ok", "error_class", ("account", admin.RelatedOnlyFieldListFilter))
     date_hierarchy = "started_at"

@@ -301,6 +301,14 @@ class AccountSync(models.Model):
     ok = models.BooleanField()
     error_class = models.CharField(max_length=64, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
+    reconciliation_error = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Reconciliation failed on this reading; the snapshot and guards went on.",
+    )
+    guards_error = models.CharField(
+        max_length=500, blank=True, help_text="The guards failed on this reading."
+    )
     positions = models.PositiveIntegerField(default=0)
     matched = models.PositiveIntegerField(default=0)
     unmatched = models.PositiveIntegerField(default=0)

@@ -53,7 +53,8 @@ def test_account_list_is_scoped_paginated_and_filtered(api_client, trader, trade
     assert account["latest_snapshot"]["fresh"] is True
     assert account["guard"]["state"] == "normal"
     assert account["health"] is None
-    assert "password" not in str(account) and "password_encrypted" not in account
+    assert "password" not in str(account)
+    assert "password_encrypted" not in account
     assert api_client.get(reverse("accounts-api:accounts"), {"search": "nope"}).json()["count"] == 0
     assert api_client.get(reverse("accounts-api:accounts"), {"status": "paused"}).json()["count"] == 0
 

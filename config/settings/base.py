@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "guards",
     "risk",
     "rules",
+    "pipeline",
 ]
 
 MIDDLEWARE = [

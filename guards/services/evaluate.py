@@ -1,9 +1,11 @@
 """Drawdown and daily-loss guards, evaluated on every fresh snapshot (shared/spec/guards.md "Drawdown guard").
 
-`account_guards_evaluate` is called by the account sync after it stored the snapshot and the live positions. It
-costs two queries in the steady state: one `SELECT ... FOR UPDATE` that brings the state, the account override and
+`account_guards_evaluate` is called by the account-sync pipeline after it stored the snapshot, with the same
+terminal reading (positions, deals, market data): nothing here calls the terminal, so the guard-state row lock is
+never held while waiting on one. It costs two queries in the steady state: one `SELECT ... FOR UPDATE` that brings the state, the account override and
 the global settings, and one `UPDATE` of the state. Transitions add one INSERT for their alerts (and, while halted
-with positions open, one look-up of close intents). Closing is never done here: decisions are handed to the
+with positions open, one look-up of close intents; with balance operations in the reading, one look-up and one
+insert of BalanceOperation rows). Closing is never done here: decisions are handed to the
 dispatcher (Celery tasks after commit), so a sync never waits on order_send.
 """
 
@@ -30,6 +32,8 @@ from guards.models import (
     LEVEL_RANK,
     SETTING_FIELDS,
     AlertKind,
+    BalanceOperation,
+    BalanceOperationType,
     CloseIntent,
     CloseTrigger,
     Guard,
@@ -42,14 +46,17 @@ from guards.models import (
 from guards.selectors import EffectiveGuardSettings, guard_settings_effective
 from guards.services.alerts import alert_build, alerts_record
 from guards.services.dispatch import dispatcher_get
-from integrations.mt5.errors import GatewayError
-from integrations.mt5.gateway import Mt5Gateway
+from guards.services.market import market_guard_evaluate
+from integrations.mt5.reading import AccountReading
+from integrations.mt5.types import Deal
 
 logger = logging.getLogger(__name__)
 
 HUNDRED = Decimal(100)
 PERCENT_PLACES = Decimal("0.0001")
-DEAL_TYPE_BALANCE = 2
+BALANCE_OPERATION_TYPES = frozenset(BalanceOperationType.values)  # BALANCE 2, CREDIT 3, BONUS 6
+# How many balance-operation tickets GuardState remembers, so overlapping windows cost no look-up.
+RECENT_BALANCE_DEALS = 100
 # A sync that finds a liquidation this late (the task was lost, the worker died before starting it) re-dispatches it,
 # at most once per LIQUIDATION_REDISPATCH_SPACING (a terminal that stays down must not pile up tasks).
 LIQUIDATION_OVERDUE = timedelta(seconds=1)
@@ -193,10 +200,17 @@ def status_of(state: GuardState) -> GuardStatus:
 # ---------------------------------------------------------------- steps
 
 
-def _freshness(*, state: GuardState, snapshot: AccountSnapshot | None, now: datetime) -> str:
+def _freshness(
+    *,
+    state: GuardState,
+    snapshot: AccountSnapshot | None,
+    reading: AccountReading | None,
+    now: datetime,
+    failure: str,
+) -> str:
     """Empty when the snapshot is a new, fresh reading; otherwise why the guard must wait."""
-    if snapshot is None:
-        return "no snapshot: the terminal could not be read"
+    if snapshot is None or reading is None:
+        return f"no reading: {failure or 'the terminal could not be read'}"
     if state.last_snapshot_id == snapshot.pk:
         return "already evaluated"
     if state.last_snapshot_at is not None and snapshot.taken_at <= state.last_snapshot_at:
@@ -207,47 +221,83 @@ def _freshness(*, state: GuardState, snapshot: AccountSnapshot | None, now: date
     return ""
 
 
-def _balance_adjust(ctx: _Context, *, snapshot: AccountSnapshot, gateway: Mt5Gateway | None) -> None:
-    """A deposit or withdrawal (balance deals since the last snapshot) moves the peak and the day anchor by its
-    amount, so it is neither a drawdown nor a new high-water mark. Audited. Only looked up when the balance moved."""
-    state = ctx.state
-    if (
-        gateway is None
-        or state.last_balance is None
-        or state.last_snapshot_at is None
-        or snapshot.balance == state.last_balance
+def _history_missing(*, state: GuardState, snapshot: AccountSnapshot, reading: AccountReading) -> str:
+    """Without the deal history a changed balance or credit cannot be told apart from a gain or a loss: such a
+    reading is not judged (a withdrawal must never liquidate, a deposit must never hide a loss)."""
+    if reading.deals is not None or state.last_balance is None:
+        return ""
+    if snapshot.balance != state.last_balance or (
+        state.last_credit is not None and snapshot.credit != state.last_credit
     ):
-        return
-    try:
-        deals = gateway.deals(since=state.last_snapshot_at, until=snapshot.taken_at + timedelta(seconds=1))
-    except GatewayError as exc:
-        logger.warning("account %s: balance deals not readable (%s); peak not adjusted", ctx.account_id, exc)
-        return
-    amount = sum(
-        (
-            d.profit
-            for d in deals
-            if d.type == DEAL_TYPE_BALANCE and state.last_snapshot_at < d.time <= snapshot.taken_at
-        ),
-        Decimal("0"),
+        return f"the balance or credit changed and the deal history could not be read ({reading.deals_error})"
+    return ""
+
+
+def _balance_operations(ctx: _Context, *, deals: Sequence[Deal]) -> None:
+    """Each balance operation (deposit/withdrawal, credit, bonus) moves the peak and the day anchor by its amount
+    (never below zero), exactly once per deal ticket: BalanceOperation rows remember the tickets applied.
+
+    On the account's first reading the peak is not set yet: the operations found then are already part of the
+    equity the peak starts from, so they are remembered without moving anything."""
+    operations = sorted(
+        (d for d in deals if d.type in BALANCE_OPERATION_TYPES), key=lambda d: (d.time, d.ticket)
     )
-    if not amount:
+    state = ctx.state
+    recent = [int(ticket) for ticket in state.recent_balance_deals or []]
+    unknown = [d.ticket for d in operations if d.ticket not in recent]
+    if not unknown:
         return
-    old_peak, old_anchor = state.peak_equity, state.day_anchor
-    if state.peak_equity is not None:
-        state.peak_equity = max(state.peak_equity + amount, Decimal("0"))
-    if state.day_anchor is not None:
-        state.day_anchor = max(state.day_anchor + amount, Decimal("0"))
-    ctx.alert(
-        kind=AlertKind.PEAK_ADJUSTED,
-        guard=Guard.DRAWDOWN,
-        message=f"{'Deposit' if amount > 0 else 'Withdrawal'} of {abs(amount)}: peak {old_peak} → {state.peak_equity}",
-        detail={
-            "amount": str(amount),
-            "peak": [str(old_peak), str(state.peak_equity)],
-            "day_anchor": [str(old_anchor), str(state.day_anchor)],
-        },
+    seen = set(recent) | set(
+        BalanceOperation.objects.filter(account_id=ctx.account_id, deal_ticket__in=unknown).values_list(
+            "deal_ticket", flat=True
+        )
     )
+    state.recent_balance_deals = [*recent, *(t for t in unknown if t not in recent)][-RECENT_BALANCE_DEALS:]
+    applying = state.peak_equity is not None
+    rows = []
+    for deal in operations:
+        if deal.ticket in seen:
+            continue
+        seen.add(deal.ticket)
+        amount = deal.profit
+        peak_before, anchor_before = state.peak_equity, state.day_anchor
+        if applying:
+            state.peak_equity = max(state.peak_equity + amount, Decimal("0"))  # type: ignore[operator]
+            if state.day_anchor is not None:
+                state.day_anchor = max(state.day_anchor + amount, Decimal("0"))
+        rows.append(
+            BalanceOperation(
+                account_id=ctx.account_id,
+                deal_ticket=deal.ticket,
+                deal_type=deal.type,
+                amount=amount,
+                deal_time=deal.time,
+                comment=deal.comment[:64],
+                applied=applying,
+                peak_before=peak_before,
+                peak_after=state.peak_equity,
+                day_anchor_before=anchor_before,
+                day_anchor_after=state.day_anchor,
+                created_at=ctx.now,
+            )
+        )
+        if applying:
+            label = BalanceOperationType(deal.type).label
+            ctx.alert(
+                kind=AlertKind.BALANCE_ADJUSTED,
+                guard=Guard.DRAWDOWN,
+                message=f"{label} {amount} (deal #{deal.ticket}): peak {peak_before} → {state.peak_equity}",
+                detail={
+                    "deal": deal.ticket,
+                    "deal_type": deal.type,
+                    "amount": str(amount),
+                    "comment": deal.comment,
+                    "peak": [str(peak_before), str(state.peak_equity)],
+                    "day_anchor": [_str(anchor_before), _str(state.day_anchor)],
+                },
+            )
+    if rows:
+        BalanceOperation.objects.bulk_create(rows)
 
 
 def _peak_and_anchor(ctx: _Context, *, snapshot: AccountSnapshot) -> None:
@@ -426,22 +476,25 @@ def account_guards_evaluate(
     *,
     account: TradingAccount,
     snapshot: AccountSnapshot | None,
-    positions: Sequence[Any],
-    gateway: Mt5Gateway | None = None,
+    reading: AccountReading | None,
     now: datetime | None = None,
+    failure: str = "",
 ) -> GuardEvaluation:
-    """Run every guard on the sync's fresh snapshot and positions. Never raises for a terminal failure.
+    """Run every guard on the sync's fresh snapshot and the reading it came from. Makes no terminal call.
 
-    A missing, stale or already-seen snapshot changes nothing (never read as flat or as no drawdown): the guard
-    records once that it is waiting for a fresh one. The market guard runs on the positions either way."""
-    from guards.services.market import market_guard_evaluate
-
+    A missing (failed sync: `failure` says why), stale or already-seen snapshot changes nothing (never read as
+    flat or as no drawdown): the guard records once that it is waiting for a fresh one, and why. So does a reading
+    whose balance or credit changed while the deal history could not be read. The market guard runs on the
+    reading's positions either way."""
     now = now or guard_now()
+    positions = reading.positions if reading is not None else ()
     with transaction.atomic(savepoint=False):
         state, cfg = guard_state_lock(account_id=account.pk)
         ctx = _Context(account_id=account.pk, state=state, cfg=cfg, now=now, server=account.server)
-        waiting = _freshness(state=state, snapshot=snapshot, now=now)
-        if waiting:
+        waiting = _freshness(state=state, snapshot=snapshot, reading=reading, now=now, failure=failure)
+        if not waiting and snapshot is not None and reading is not None:
+            waiting = _history_missing(state=state, snapshot=snapshot, reading=reading)
+        if waiting or snapshot is None or reading is None:
             if waiting != "already evaluated" and not state.waiting_for_fresh:
                 state.waiting_for_fresh = True
                 ctx.alert(
@@ -451,20 +504,20 @@ def account_guards_evaluate(
                     detail={"reason": waiting},
                 )
         else:
-            assert snapshot is not None  # noqa: S101 - _freshness returned "" only for a snapshot
             state.waiting_for_fresh = False
-            _balance_adjust(ctx, snapshot=snapshot, gateway=gateway)
+            _balance_operations(ctx, deals=reading.deals or ())
             _peak_and_anchor(ctx, snapshot=snapshot)
             _levels(ctx, equity=snapshot.equity)
             _trip(ctx)
             state.last_snapshot_id = snapshot.pk
             state.last_snapshot_at = snapshot.taken_at
             state.last_balance = snapshot.balance
+            state.last_credit = snapshot.credit
             state.last_equity = snapshot.equity
         _overdue(ctx)
         _halted_positions(ctx, positions=positions)
-        if cfg.market_guard_enabled and gateway is not None:
-            market_guard_evaluate(ctx=ctx, positions=positions, gateway=gateway)
+        if cfg.market_guard_enabled and reading is not None:
+            market_guard_evaluate(ctx=ctx, positions=positions, market=reading.market)
         state.status = status_of(state)
         state.evaluated_at = now
         guard_state_save(state=state)
@@ -478,3 +531,20 @@ def account_guards_evaluate(
         waiting=waiting,
         alerts=alerts,
     )
+
+
+def account_guards_failure_record(*, account: TradingAccount, error: str, now: datetime) -> GuardAlert:
+    """The guards raised on a reading: an operator alert (audited, pushed live to owners and support)."""
+    return alerts_record(
+        alerts=[
+            alert_build(
+                account_id=account.pk,
+                now=now,
+                kind=AlertKind.GUARDS_FAILED,
+                guard=Guard.SYSTEM,
+                level=Level.CRITICAL,
+                message=f"Guards failed on the latest reading: {error}",
+                detail={"error": error},
+            )
+        ]
+    )[0]

@@ -52,9 +52,9 @@ def _intent_payload(intent: CloseIntent) -> dict[str, Any]:
 
 
 def _open_positions(account: TradingAccount, ticket: int | None) -> list[tuple[int, str]]:
-    from reconciliation.models import LivePosition
-
-    positions = LivePosition.objects.filter(account_id=account.pk)
+    """(ticket, symbol) of the open positions the last sync stored. Read through the account's reverse relation:
+    guards never import reconciliation (pipeline/tests/test_import_direction.py); the rows are plain data here."""
+    positions = account.live_positions.all()  # type: ignore[attr-defined]
     if ticket is not None:
         positions = positions.filter(ticket=ticket)
     return list(positions.order_by("ticket").values_list("ticket", "symbol"))

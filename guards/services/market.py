@@ -1,7 +1,9 @@
 """Market guard: per symbol an account holds, gaps on closed bars, spread against its recent median and an absolute
 cap, and stale quotes (shared/spec/guards.md "Market guard").
 
-Runs inside account_guards_evaluate and keeps its memory (spread readings, level per symbol) in GuardState.market,
+Two halves: `market_reading_take` reads what the guard needs of each symbol held (spec, tick, closed bars) as part
+of the sync's one terminal reading, before any lock; `market_guard_evaluate` judges that reading inside
+account_guards_evaluate, with no terminal call. It and keeps its memory (spread readings, level per symbol) in GuardState.market,
 so it adds no query. Decisions where the spec is silent (docs/GUARDS.md):
 * gap over the limit → critical; spread over its absolute cap → critical; spread over multiplier * median → warning;
   stale quote → warning. A symbol's level is the highest of its current findings; an alert is written when it changes.
@@ -22,16 +24,19 @@ import statistics
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from accounts.models import TradingAccount
 from guards.clock import clock_generation
 from guards.models import LEVEL_RANK, AlertKind, CloseTrigger, Guard, Level, MarketGuardAction
+from guards.selectors import guard_market_needs
 from integrations.mt5.errors import GatewayError
 from integrations.mt5.gateway import Mt5Gateway
-from integrations.mt5.types import Bar, SymbolSpec
+from integrations.mt5.reading import SymbolMarket
+from integrations.mt5.types import Bar, SymbolSpec, Tick
 
 if TYPE_CHECKING:
     from guards.services.evaluate import _Context
@@ -133,13 +138,39 @@ def gap_percent(*, previous_close: Decimal, open_: Decimal) -> Decimal | None:
     return (abs(open_ - previous_close) / previous_close * HUNDRED).quantize(PLACES)
 
 
+def market_reading_take(
+    *, account: TradingAccount, gateway: Mt5Gateway, positions: Sequence[Any], now: datetime
+) -> dict[str, SymbolMarket]:
+    """What the market guard needs of each symbol held, read before any lock. A symbol the terminal cannot
+    describe is an entry with `error` (that symbol is not judged; nothing else is held back). Nothing is read
+    when the market guard is off."""
+    symbols = sorted({str(position.symbol) for position in positions})
+    if not symbols:
+        return {}
+    needs = guard_market_needs(account=account)
+    if not needs.enabled:
+        return {}
+    market: dict[str, SymbolMarket] = {}
+    for symbol in symbols:
+        try:
+            spec = _cache.spec(server=account.server, symbol=symbol, now=now, gateway=gateway)
+            tick = gateway.tick(symbol)
+            bars = _cache.closed_bars(
+                server=account.server, symbol=symbol, timeframe=needs.timeframe, now=now, gateway=gateway
+            )
+        except GatewayError as exc:
+            logger.warning("market guard: %s on account %s not readable: %s", symbol, account.pk, exc)
+            market[symbol] = SymbolMarket(symbol=symbol, error=f"{type(exc).__name__}: {exc}"[:300])
+            continue
+        market[symbol] = SymbolMarket(symbol=symbol, spec=spec, tick=tick, bars=tuple(bars))
+    return market
+
+
 def _findings(
-    ctx: "_Context", *, symbol: str, memory: dict[str, Any], gateway: Mt5Gateway
+    ctx: "_Context", *, symbol: str, memory: dict[str, Any], spec: SymbolSpec, tick: Tick, bars: Sequence[Bar]
 ) -> list[dict[str, Any]]:
     cfg = ctx.cfg
     findings: list[dict[str, Any]] = []
-    spec = _cache.spec(server=ctx.server, symbol=symbol, now=ctx.now, gateway=gateway)
-    tick = gateway.tick(symbol)
     now_epoch = int(ctx.now.timestamp())
     age = Decimal(str(round((ctx.now - tick.time).total_seconds(), 3)))
     server_now = ctx.now.astimezone(tick.server_time.tzinfo)
@@ -169,9 +200,6 @@ def _findings(
             )  # fmt: skip
         samples.append([now_epoch, points])
         memory["spreads"] = samples[-MAX_SPREAD_SAMPLES:]
-    bars = _cache.closed_bars(
-        server=ctx.server, symbol=symbol, timeframe=cfg.market_gap_timeframe, now=ctx.now, gateway=gateway
-    )
     if len(bars) >= 2:
         before, newest = bars[-2], bars[-1]
         gap = gap_percent(previous_close=before.close, open_=newest.open)
@@ -184,19 +212,22 @@ def _findings(
     return findings
 
 
-def market_guard_evaluate(*, ctx: "_Context", positions: Sequence[Any], gateway: Mt5Gateway) -> None:
+def market_guard_evaluate(
+    *, ctx: "_Context", positions: Sequence[Any], market: Mapping[str, SymbolMarket]
+) -> None:
     held: dict[str, list[int]] = defaultdict(list)
     for position in positions:
         held[str(position.symbol)].append(int(position.ticket))
     memory_all: dict[str, Any] = {k: v for k, v in (ctx.state.market or {}).items() if k in held}
     for symbol, tickets in sorted(held.items()):
         memory = dict(memory_all.get(symbol) or {"level": Level.NORMAL, "spreads": []})
-        try:
-            findings = _findings(ctx, symbol=symbol, memory=memory, gateway=gateway)
-        except GatewayError as exc:
-            logger.warning("market guard: %s on account %s not readable: %s", symbol, ctx.account_id, exc)
+        read = market.get(symbol)
+        if read is None or read.spec is None or read.tick is None:  # not readable this time: judged later
             memory_all[symbol] = memory
             continue
+        findings = _findings(
+            ctx, symbol=symbol, memory=memory, spec=read.spec, tick=read.tick, bars=read.bars
+        )
         worst = max(findings, key=lambda f: LEVEL_RANK[f["level"]], default=None)
         level = worst["level"] if worst else Level.NORMAL
         previous = memory.get("level", Level.NORMAL)

@@ -124,7 +124,7 @@ def main() -> int:
         from guards.models import AlertKind, CloseIntent, GuardAlert, GuardState
         from guards.services import guard_settings_update
         from integrations.mt5.bridge.client import BridgeClient
-        from reconciliation.services import account_sync
+        from pipeline.services import account_sync
 
         time.sleep(3)  # bridge and worker up
         trader = user_create(username="drill-trader", password="drill-pass-12345", role=Role.TRADER)

@@ -207,7 +207,8 @@ def test_ledger_numbers_alerts_and_resumes_after_a_seq(api_client, trader, trade
     body = _ledger(api_client).json()  # the reader numbers committed alerts the writer did not number yet
     assert [a["message"] for a in body["results"]] == ["one", "two"]
     seqs = [a["seq"] for a in body["results"]]
-    assert seqs == sorted(seqs) and body["last_seq"] == seqs[-1]
+    assert seqs == sorted(seqs)
+    assert body["last_seq"] == seqs[-1]
     assert _ledger(api_client, after=seqs[0]).json()["results"][0]["message"] == "two"
     empty = _ledger(api_client, after=body["last_seq"]).json()
     assert empty == {"results": [], "last_seq": body["last_seq"], "has_more": False}
@@ -217,7 +218,8 @@ def test_ledger_pages_with_has_more(api_client, support, trader_account):
     alerts_record(alerts=[_alert(trader_account, message=str(i)) for i in range(3)])
     api_client.force_authenticate(support)
     body = _ledger(api_client, limit=2).json()
-    assert [a["message"] for a in body["results"]] == ["0", "1"] and body["has_more"] is True
+    assert [a["message"] for a in body["results"]] == ["0", "1"]
+    assert body["has_more"] is True
     assert [a["message"] for a in _ledger(api_client, after=body["last_seq"]).json()["results"]] == ["2"]
 
 
@@ -255,7 +257,8 @@ def test_a_late_commit_is_not_missed(api_client, support, trader_account):
     second = _ledger(api_client, after=first["last_seq"]).json()
     assert [a["message"] for a in second["results"]] == ["A (slow)"]
     a, b = GuardAlert.objects.get(message="A (slow)"), GuardAlert.objects.get(message="B")
-    assert a.pk < b.pk and a.seq > b.seq
+    assert a.pk < b.pk
+    assert a.seq > b.seq
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,22 +6,34 @@ from types import SimpleNamespace
 
 import pytest
 
-from guards.models import AlertKind, GuardAlert, GuardState, GuardStatus, Level
-from guards.services import account_guards_evaluate, guard_settings_update
+from guards.models import AlertKind, BalanceOperation, GuardAlert, GuardState, GuardStatus, Level
+from guards.services import guard_settings_update
 from guards.services.evaluate import level_step
-from guards.tests.conftest import START, make_snapshot
-from integrations.mt5.errors import GatewayUnavailable
+from guards.tests.conftest import START, evaluate_reading, make_snapshot
 
 pytestmark = pytest.mark.django_db
 
 D = Decimal
 
 
-def _evaluate(account, *, equity, at_seconds, balance=10_000, positions=(), gateway=None, offset_hours=2):
+def _evaluate(
+    account,
+    *,
+    equity,
+    at_seconds,
+    balance=10_000,
+    credit=0,
+    positions=(),
+    gateway=None,
+    offset_hours=2,
+    deals=(),
+):
     at = START + timedelta(seconds=at_seconds)
-    snapshot = make_snapshot(account, equity=equity, balance=balance, at=at, offset_hours=offset_hours)
-    return account_guards_evaluate(
-        account=account, snapshot=snapshot, positions=list(positions), gateway=gateway, now=at
+    snapshot = make_snapshot(
+        account, equity=equity, balance=balance, credit=credit, at=at, offset_hours=offset_hours
+    )
+    return evaluate_reading(
+        account=account, snapshot=snapshot, positions=list(positions), gateway=gateway, now=at, deals=deals
     )
 
 
@@ -222,10 +234,10 @@ def test_a_stale_snapshot_is_never_read_and_the_guard_says_it_waits(account, set
     _evaluate(account, equity=10_000, at_seconds=0)
     old = make_snapshot(account, equity=1, at=START + timedelta(seconds=5))
     now = START + timedelta(seconds=500)
-    result = account_guards_evaluate(account=account, snapshot=old, positions=[], now=now)
+    result = evaluate_reading(account=account, snapshot=old, positions=[], now=now)
     assert not result.fresh
     assert "stale" in result.waiting
-    account_guards_evaluate(account=account, snapshot=None, positions=[], now=now)
+    evaluate_reading(account=account, snapshot=None, positions=[], now=now)
     state = _state(account)
     assert state.drawdown_percent == D("0.0000")
     assert state.drawdown_warning_count == 0
@@ -241,7 +253,7 @@ def test_the_same_snapshot_counts_once(account, no_daily_loss):
     _evaluate(account, equity=10_000, at_seconds=0)
     snapshot = make_snapshot(account, equity=8_800, at=START + timedelta(seconds=10))
     for _ in range(3):
-        account_guards_evaluate(account=account, snapshot=snapshot, positions=[], now=snapshot.taken_at)
+        evaluate_reading(account=account, snapshot=snapshot, positions=[], now=snapshot.taken_at)
     state = _state(account)
     assert state.drawdown_warning_count == 1
     assert state.status == GuardStatus.NORMAL
@@ -250,46 +262,117 @@ def test_the_same_snapshot_counts_once(account, no_daily_loss):
 # ---------------------------------------------------------------- deposits and withdrawals
 
 
-class _DealsGateway:
-    def __init__(self, deals):
-        self._deals = deals
-
-    def deals(self, *, since, until):
-        return self._deals
+def _operation(ticket, amount, *, type_=2, seconds=5, comment=""):
+    return SimpleNamespace(
+        ticket=ticket,
+        type=type_,
+        profit=D(str(amount)),
+        time=START + timedelta(seconds=seconds),
+        comment=comment,
+    )
 
 
 def test_a_deposit_moves_the_peak_and_is_audited(account, no_daily_loss):
     _evaluate(account, equity=10_000, at_seconds=0)
-    deposit = SimpleNamespace(type=2, profit=D("5000"), time=START + timedelta(seconds=5))
-    _evaluate(account, equity=14_000, balance=15_000, at_seconds=10, gateway=_DealsGateway([deposit]))
+    _evaluate(account, equity=14_000, balance=15_000, at_seconds=10, deals=[_operation(501, 5000)])
     state = _state(account)
     assert state.peak_equity == D("15000")
     assert state.drawdown_percent == D("6.6667")
-    alert = GuardAlert.objects.get(account=account, kind=AlertKind.PEAK_ADJUSTED)
-    assert alert.detail["amount"] == "5000"
+    alert = GuardAlert.objects.get(account=account, kind=AlertKind.BALANCE_ADJUSTED)
+    assert (alert.detail["deal"], alert.detail["amount"]) == (501, "5000")
     assert alert.detail["peak"] == ["10000.00", "15000.00"]
+    row = BalanceOperation.objects.get(account=account)
+    assert (row.deal_ticket, row.amount, row.applied, row.peak_after) == (501, D("5000"), True, D("15000"))
 
 
 def test_a_withdrawal_is_not_a_drawdown(account, dispatched, no_daily_loss):
     _evaluate(account, equity=10_000, at_seconds=0)
-    withdrawal = SimpleNamespace(type=2, profit=D("-5000"), time=START + timedelta(seconds=5))
-    gateway = _DealsGateway([withdrawal])
-    _evaluate(account, equity=5_000, balance=5_000, at_seconds=10, gateway=gateway)
-    _evaluate(account, equity=5_000, balance=5_000, at_seconds=20, gateway=gateway)
+    withdrawal = [_operation(502, -5000)]
+    _evaluate(account, equity=5_000, balance=5_000, at_seconds=10, deals=withdrawal)
+    _evaluate(account, equity=5_000, balance=5_000, at_seconds=20, deals=withdrawal)
     state = _state(account)
     assert state.peak_equity == D("5000")
     assert state.status == GuardStatus.NORMAL
     assert dispatched.liquidations == []
 
 
-def test_unreadable_deals_leave_the_peak_alone(account, no_daily_loss):
-    class _Down:
-        def deals(self, *, since, until):
-            raise GatewayUnavailable("down")
-
+def test_each_deal_applies_once_however_often_overlapping_windows_return_it(account, no_daily_loss):
     _evaluate(account, equity=10_000, at_seconds=0)
-    _evaluate(account, equity=10_000, balance=10_500, at_seconds=10, gateway=_Down())
+    deposit = _operation(503, 1000)
+    for seconds in (10, 20, 30):  # the balance does not change again: the deal is still in every window
+        _evaluate(account, equity=11_000, balance=11_000, at_seconds=seconds, deals=[deposit])
+    assert _state(account).peak_equity == D("11000")
+    assert BalanceOperation.objects.filter(account=account).count() == 1
+    assert GuardAlert.objects.filter(account=account, kind=AlertKind.BALANCE_ADJUSTED).count() == 1
+
+
+def test_a_deal_stamped_before_the_previous_reading_still_applies(account, no_daily_loss):
+    """Ticket, not time: a withdrawal whose deal time is before the previous reading (broker clock estimate,
+    history lag) still moves the peak when it first appears."""
+    _evaluate(account, equity=10_000, at_seconds=0)
+    _evaluate(account, equity=8_000, balance=8_000, at_seconds=10, deals=[_operation(504, -2000, seconds=-5)])
+    assert _state(account).peak_equity == D("8000")
+    assert _state(account).drawdown_percent == D("0.0000")
+
+
+def test_credit_and_bonus_move_the_peak_charges_and_corrections_do_not(account, no_daily_loss):
+    _evaluate(account, equity=10_000, at_seconds=0)
+    deals = [
+        _operation(505, 500, type_=3),  # credit
+        _operation(506, 200, type_=6),  # bonus
+        _operation(507, -50, type_=4),  # charge: P/L
+        _operation(508, -25, type_=5),  # correction: P/L
+    ]
+    _evaluate(account, equity=10_625, balance=10_125, at_seconds=10, deals=deals)
+    assert _state(account).peak_equity == D("10700")
+    assert sorted(BalanceOperation.objects.values_list("deal_ticket", flat=True)) == [505, 506]
+
+
+def test_the_peak_never_goes_below_zero(account, no_daily_loss):
+    _evaluate(account, equity=1_000, balance=1_000, at_seconds=0)
+    _evaluate(account, equity=0, balance=0, at_seconds=10, deals=[_operation(509, -1500)])
+    assert _state(account).peak_equity == D("0")
+
+
+def test_operations_before_the_first_reading_are_remembered_but_not_applied(account, no_daily_loss):
+    """The first reading's equity already holds them: the peak starts there."""
+    _evaluate(account, equity=10_000, at_seconds=0, deals=[_operation(510, 10_000, seconds=-3600)])
     assert _state(account).peak_equity == D("10000")
+    assert BalanceOperation.objects.get(account=account).applied is False
+    _evaluate(account, equity=10_000, at_seconds=10, deals=[_operation(510, 10_000, seconds=-3600)])
+    assert _state(account).peak_equity == D("10000")
+    assert not GuardAlert.objects.filter(account=account, kind=AlertKind.BALANCE_ADJUSTED).exists()
+
+
+def test_without_the_deal_history_a_changed_balance_is_not_judged(account, dispatched, no_daily_loss):
+    _evaluate(account, equity=10_000, at_seconds=0)
+    for seconds in (10, 20):  # a withdrawal of 5 000, twice read without history: not a 50 % drawdown
+        result = _evaluate(account, equity=5_000, balance=5_000, at_seconds=seconds, deals=None)
+        assert not result.fresh
+        assert "deal history" in result.waiting
+    state = _state(account)
+    assert (state.peak_equity, state.drawdown_critical_count, state.status) == (
+        D("10000"),
+        0,
+        GuardStatus.NORMAL,
+    )
+    assert dispatched.liquidations == []
+    # History back: the withdrawal is applied by its ticket and the reading judged.
+    _evaluate(account, equity=5_000, balance=5_000, at_seconds=30, deals=[_operation(511, -5000, seconds=8)])
+    assert (_state(account).peak_equity, _state(account).waiting_for_fresh) == (D("5000"), False)
+
+
+def test_without_the_deal_history_a_changed_credit_is_not_judged(account, no_daily_loss):
+    _evaluate(account, equity=10_000, at_seconds=0)
+    result = _evaluate(account, equity=11_000, credit=1_000, at_seconds=10, deals=None)
+    assert not result.fresh
+
+
+def test_without_the_deal_history_an_unchanged_balance_is_judged(account, no_daily_loss):
+    _evaluate(account, equity=10_000, at_seconds=0)
+    result = _evaluate(account, equity=9_000, at_seconds=10, deals=None)  # floating loss only
+    assert result.fresh
+    assert _state(account).drawdown_percent == D("10.0000")
 
 
 # ---------------------------------------------------------------- halted accounts

@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 
 from guards.models import AlertKind, GuardAlert, GuardState
-from guards.services import account_guards_evaluate, guard_settings_update
+from guards.services import guard_settings_update
 from guards.services.market import gap_percent, session_open, spread_points
-from guards.tests.conftest import START, make_snapshot
+from guards.tests.conftest import START, evaluate_reading, make_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,7 @@ def quick_median():
 def _tick(account, sim, gateway, seconds):
     sim.sim_set_time(START + timedelta(seconds=seconds))
     snapshot = make_snapshot(account, equity=9_990, at=START + timedelta(seconds=seconds))
-    return account_guards_evaluate(
+    return evaluate_reading(
         account=account, snapshot=snapshot, positions=list(gateway.positions()), gateway=gateway
     )
 
@@ -143,7 +143,7 @@ def test_a_gap_between_closed_bars_is_critical(account, sim, gateway, clock, qui
     scripted = _Bars(gateway, [_bar(0, "1.08500", "1.08500"), _bar(1, open_, open_)])  # +6.0 % / +4.1 %
     sim.sim_set_time(START + timedelta(seconds=125))
     snapshot = make_snapshot(account, equity=9_990, at=START + timedelta(seconds=125))
-    account_guards_evaluate(
+    evaluate_reading(
         account=account, snapshot=snapshot, positions=list(gateway.positions()), gateway=scripted
     )
     assert scripted.asked == [("EURUSD", 1, 2, 1)]  # the newest closed M1 bar and the one before

@@ -7,9 +7,8 @@ from decimal import Decimal
 import pytest
 
 from accounts.services import trading_account_create
-from guards.services import account_guards_evaluate
 from guards.services.market import market_cache_clear
-from guards.tests.conftest import SERVER, START, make_snapshot
+from guards.tests.conftest import SERVER, START, evaluate_reading, make_snapshot
 from integrations.mt5.types import Bar
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +48,7 @@ def _evaluate(account, sim, gateway, seconds):
     at = START + timedelta(seconds=seconds)
     sim.sim_set_time(at)
     snapshot = make_snapshot(account, equity=9_990, at=at)
-    return account_guards_evaluate(
+    return evaluate_reading(
         account=account, snapshot=snapshot, positions=list(gateway.positions()), gateway=gateway
     )
 

@@ -13,10 +13,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from guards.models import GuardState
-from guards.services import account_guards_evaluate
-from guards.tests.conftest import START, make_snapshot
+from guards.services import account_guards_evaluate, market_reading_take
+from guards.tests.conftest import START, evaluate_reading, make_snapshot, reading_of
+from pipeline.services import account_sync
 from reconciliation.models import LivePosition
-from reconciliation.services import account_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -27,12 +27,12 @@ def test_evaluate_is_two_queries_in_the_steady_state(account, sim, gateway, cloc
     positions = list(gateway.positions())
     for second in (0, 10):  # the state row exists, the market guard has its memory
         snapshot = make_snapshot(account, equity=9_990, at=START + timedelta(seconds=second))
-        account_guards_evaluate(account=account, snapshot=snapshot, positions=positions, gateway=gateway)
+        evaluate_reading(account=account, snapshot=snapshot, positions=positions, gateway=gateway)
     snapshot = make_snapshot(account, equity=9_990, at=START + timedelta(seconds=20))
+    market = market_reading_take(account=account, gateway=gateway, positions=positions, now=snapshot.taken_at)
+    reading = reading_of(snapshot, positions=positions, market=market)  # taken by the sync, before the guards
     with CaptureQueriesContext(connection) as queries:
-        result = account_guards_evaluate(
-            account=account, snapshot=snapshot, positions=positions, gateway=gateway
-        )
+        result = account_guards_evaluate(account=account, snapshot=snapshot, reading=reading)
     assert result.fresh
     assert len(queries) <= 2, [q["sql"][:120] for q in queries]
     assert "FOR UPDATE" in queries[0]["sql"]
@@ -46,7 +46,7 @@ TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVE
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_guards_add_at_most_two_queries_to_an_account_sync(account, sim, gateway, clock):
     """Everything the database sees from the moment the sync hands over to the guards until they return."""
-    from reconciliation.services import sync as sync_module
+    from pipeline.services import sync as sync_module
 
     sim.sim_open_manual("EURUSD", "buy", "0.5")
     sim.sim_open_manual("EURUSD", "buy", "0.3")

@@ -68,7 +68,9 @@ class BotTradeRegisterApi(APIView):
         filters.is_valid(raise_exception=True)
         paginator = StrictLimitOffsetPagination()
         page = paginator.paginate_queryset(
-            bot_trade_list_for_account(account=account, status=filters.validated_data.get("status")), request, view=self
+            bot_trade_list_for_account(account=account, status=filters.validated_data.get("status")),
+            request,
+            view=self,
         )
         return paginator.get_paginated_response(BotTradeOutputSerializer(page, many=True).data)
 

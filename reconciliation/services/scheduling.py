@@ -1,9 +1,5 @@
-"""The periodic sync: one cycle fans out one sync per active account; each sync runs under a per-account lock.
-
-Locks and time limits (seconds, reconciliation.conf): a sync task has a soft limit of 35 and a hard limit of 40;
-the per-account lock (`cache.add`, Redis) lives 45, longer than any sync can run, so two syncs of one account never
-overlap. The lock is released when the sync ends; a killed worker's lock simply expires (the account is skipped
-for at most ~4 cycles, then recovers). A sync that finds the lock taken is *skipped* and counted.
+"""The periodic sync's cycles: one cycle fans out one sync per active account (the dispatch is the caller's: the
+account-sync pipeline owns the sync itself and its per-account lock, see pipeline.services.scheduling).
 
 Cycle counters (synced / failed / skipped / queue lag) are Redis counters, written by the account tasks and folded
 into the SyncCycle rows by later cycles (a cycle is final once it is older than the lock lifetime).
@@ -12,9 +8,6 @@ into the SyncCycle rows by later cycles (a cycle is final once it is older than 
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
@@ -22,53 +15,20 @@ from typing import Protocol
 from django.core.cache import cache
 from django.utils import timezone
 
-from accounts.models import AccountStatus, TradingAccount
-from accounts.selectors import trading_account_gateway, trading_account_list_active
-from integrations.mt5.errors import GatewayError
-from integrations.mt5.gateway import Mt5Gateway
+from accounts.selectors import trading_account_list_active
 from reconciliation.conf import setting
 from reconciliation.models import AccountSync, SyncCycle
-from reconciliation.services.sync import AccountSyncResult, account_sync, account_sync_failure_record
 
 logger = logging.getLogger(__name__)
 
 SYNC_PERIODIC_TASK_NAME = "reconciliation: sync all active accounts"
-SYNCED, FAILED, SKIPPED = "synced", "failed", "skipped"
+SYNCED, FAILED, SKIPPED = "synced", "failed", "skipped"  # the outcomes a cycle counts
 _COUNTERS = (SYNCED, FAILED, SKIPPED, "lag_ms", "lagged")
 _COUNTER_TTL = 24 * 3600
 
 
 class Dispatch(Protocol):
     def __call__(self, *, account_id: int, cycle_id: int, expires: float) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduledSyncOutcome:
-    status: str  # synced | failed | skipped
-    result: AccountSyncResult | None = None
-
-    @property
-    def retryable(self) -> bool:
-        return self.result is not None and self.result.retryable
-
-
-def account_lock_key(account_id: int) -> str:
-    return f"recon:lock:account:{account_id}"
-
-
-def account_lock_acquire(*, account_id: int) -> str | None:
-    """A token when the lock was free (now held for RECONCILIATION_LOCK_SECONDS), None when another sync holds it."""
-    token = uuid.uuid4().hex
-    if cache.add(account_lock_key(account_id), token, timeout=setting("RECONCILIATION_LOCK_SECONDS")):
-        return token
-    return None
-
-
-def account_lock_release(*, account_id: int, token: str) -> None:
-    """Release only our own lock (if it expired and someone else took it, theirs stays)."""
-    key = account_lock_key(account_id)
-    if cache.get(key) == token:
-        cache.delete(key)
 
 
 def _counter_key(cycle_id: int, name: str) -> str:
@@ -91,33 +51,6 @@ def sync_cycle_count(*, cycle_id: int | None, status: str, queue_lag_seconds: fl
         _counter_add(cycle_id, "lag_ms", max(int(queue_lag_seconds * 1000), 0))
         _counter_add(cycle_id, "lagged")
     cache.set(_counter_key(cycle_id, "finished"), timezone.now().timestamp(), timeout=_COUNTER_TTL)
-
-
-def account_sync_scheduled(
-    *,
-    account_id: int,
-    cycle_id: int | None = None,
-    now: datetime | None = None,
-    gateway_for: Callable[..., Mt5Gateway] | None = None,
-) -> ScheduledSyncOutcome:
-    """Sync one account unless another sync of it is running (then: skipped). Never raises for terminal faults."""
-    token = account_lock_acquire(account_id=account_id)
-    if token is None:
-        logger.info("sync of account %s skipped: the previous one is still running", account_id)
-        return ScheduledSyncOutcome(status=SKIPPED)
-    try:
-        account = TradingAccount.objects.filter(pk=account_id, status=AccountStatus.ACTIVE).first()
-        if account is None:
-            return ScheduledSyncOutcome(status=SKIPPED)
-        try:
-            gateway = (gateway_for or trading_account_gateway)(account=account)
-        except GatewayError as exc:
-            result = account_sync_failure_record(account=account, exc=exc, cycle_id=cycle_id)
-            return ScheduledSyncOutcome(status=FAILED, result=result)
-        result = account_sync(account=account, gateway=gateway, now=now, cycle_id=cycle_id)
-        return ScheduledSyncOutcome(status=SYNCED if result.ok else FAILED, result=result)
-    finally:
-        account_lock_release(account_id=account_id, token=token)
 
 
 def sync_interval_seconds() -> int:

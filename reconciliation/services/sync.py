@@ -1,56 +1,52 @@
-"""account_sync: one account's terminal reading → snapshot, live positions, reconciliation events.
+"""Reconciliation of one account reading: live positions, bot-trade bookkeeping and events for support.
 
-Order of work (all terminal calls happen before the database transaction, so no transaction waits on a terminal):
-1. read account info, positions and the deals since the previous sync through the gateway; any GatewayError here
-   makes the sync *failed* and nothing is concluded from it (a failed read is never "no positions");
-2. build the symbol table (cached), reconcile with the pure matcher, look up close reasons still pending;
-3. in one transaction: the snapshot, upsert/delete live positions, bot-trade bookkeeping, events, the run record;
-4. after commit: live updates (core.realtime.broadcast), then guards. A failed sync also tells the guards (with no
-   snapshot), so they record that they are waiting for a fresh one.
+Called by the account-sync pipeline (`pipeline.services.account_sync`), which takes the terminal reading once and
+hands it here. Two steps, so that no transaction waits on a terminal:
+1. `reconciliation_prepare` (no transaction): the open bot trades, the symbol table (cached; symbol_info only for
+   names never seen on the server), the pure matcher, close reasons still pending (deals_for_position, bounded).
+   Raises SymbolNotDescribed / ReconciliationInputError / GatewayError: the pipeline records the failure and goes on
+   with the snapshot and the guards.
+2. `reconciliation_store` (inside the pipeline's transaction): upsert/delete live positions, bot-trade bookkeeping,
+   events (opened / refreshed / gone), their live updates after commit.
 
-The number of queries is constant in the number of positions (bulk statements only). A steady sync issues 9: bot
-trades, snapshot (constraint check, insert, account update), positions upsert and delete, events read and touch,
-the run record; +1 when events open, +1 when bot trades change; plus what guards add.
+The number of queries is constant in the number of positions (bulk statements only): bot trades; positions upsert
+and delete, events read and touch; +1 when events open, +1 when bot trades change.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import connection, models, transaction
-from django.utils import timezone
+from django.db import connection, models
 
-from accounts.models import AccountSnapshot, TradingAccount
-from accounts.services import account_snapshot_record
-from core.readcache import account_reads_invalidate
+from accounts.models import TradingAccount
 from core.realtime import STAFF_GROUP, account_group, broadcast
-from guards.services import account_guards_evaluate
-from integrations.mt5.errors import GatewayCircuitOpen, GatewayError, GatewayUnavailable
+from integrations.mt5.errors import GatewayError
 from integrations.mt5.gateway import Mt5Gateway
-from integrations.mt5.types import AccountState, Deal, Position
+from integrations.mt5.reading import AccountReading
+from integrations.mt5.types import Deal, Position
 from reconciliation import matching
 from reconciliation.conf import setting
 from reconciliation.models import (
-    AccountSync,
     BotTrade,
     BotTradeStatus,
     CloseReason,
     LivePosition,
 )
 from reconciliation.services.events import Condition, EventChanges, events_apply
-from reconciliation.symbols import SymbolNotDescribed, symbol_table_for_account
+from reconciliation.symbols import symbol_table_for_account
 
 logger = logging.getLogger(__name__)
 
+# DEAL_TYPE_BALANCE, DEAL_TYPE_CREDIT, DEAL_TYPE_BONUS (shared/spec/guards.md "Balance operations").
+BALANCE_OPERATION_TYPES = frozenset({2, 3, 6})
 _POSITION_TYPE = {"buy": matching.POSITION_TYPE_BUY, "sell": matching.POSITION_TYPE_SELL}
 _LIVE_UPDATE_FIELDS = [
     "symbol",
@@ -72,50 +68,6 @@ _LIVE_UPDATE_FIELDS = [
     "match_method",
 ]
 _BOT_TRADE_SYNC_FIELDS = ["matched_ticket", "closed_by", "missing_since", "close_lookups", "updated_at"]
-
-
-@dataclass(frozen=True, slots=True)
-class AccountSyncResult:
-    account_id: int
-    ok: bool
-    snapshot: AccountSnapshot | None = None
-    positions: int = 0
-    matched: int = 0
-    unmatched: int = 0
-    missing: int = 0
-    events_opened: int = 0
-    events_closed: int = 0
-    error: str = ""
-    error_class: str = ""
-    retryable: bool = False
-    guards_error: str = ""
-    live_positions: Sequence[LivePosition] = field(default=(), repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class _Reading:
-    state: AccountState
-    positions: Sequence[Position]
-    deals: Sequence[Deal]
-
-
-def _deals_cursor_key(account_id: int) -> str:
-    return f"recon:deals-cursor:{account_id}"
-
-
-def _terminal_read(*, account: TradingAccount, gateway: Mt5Gateway, now: datetime) -> _Reading:
-    """Everything the sync needs from the terminal. Deals: since the previous successful sync minus an overlap
-    (history can lag), or a fixed look-back on the first sync; until a little past now (server clock estimates)."""
-    cursor = cache.get(_deals_cursor_key(account.pk))
-    if cursor is None:
-        since = now - timedelta(seconds=setting("RECONCILIATION_DEALS_FIRST_LOOKBACK_SECONDS"))
-    else:
-        previous = datetime.fromtimestamp(min(float(cursor), now.timestamp()), tz=now.tzinfo)
-        since = previous - timedelta(seconds=setting("RECONCILIATION_DEALS_OVERLAP_SECONDS"))
-    state = gateway.account()
-    positions = gateway.positions()
-    deals = gateway.deals(since=since, until=now + timedelta(hours=1))
-    return _Reading(state=state, positions=positions, deals=deals)
 
 
 def _matcher_position(position: Position) -> matching.LivePosition:
@@ -253,7 +205,7 @@ def _reconcile(
     *,
     account: TradingAccount,
     gateway: Mt5Gateway,
-    reading: _Reading,
+    reading: AccountReading,
     trades: list[BotTrade],
     now: datetime,
 ) -> _Outcome:
@@ -270,7 +222,8 @@ def _reconcile(
         terminal_names=(position.symbol for position in reading.positions),
         canonical_names=(t.symbol for t in candidates),
     )
-    deals = [_matcher_deal(deal) for deal in reading.deals]
+    # Balance operations (deposits, credit, bonus) are never part of a position's life, nor its P/L.
+    deals = [_matcher_deal(deal) for deal in reading.deals or () if deal.type not in BALANCE_OPERATION_TYPES]
     result = matching.reconcile(
         symbols=table,
         bot_trades=[_matcher_bot_trade(t) for t in candidates],
@@ -453,54 +406,66 @@ def _positions_store(
     return rows
 
 
-def account_sync_failure_record(
-    *, account: TradingAccount, exc: Exception, cycle_id: int | None = None
-) -> AccountSyncResult:
-    """Record a sync that failed before it could start (e.g. the gateway could not be built)."""
-    return _sync_failed(
-        account=account, started_at=timezone.now(), clock=time.monotonic(), exc=exc, cycle_id=cycle_id
+@dataclass(frozen=True, slots=True)
+class ReconciliationOutcome:
+    """What the matcher concluded from one reading, ready to be stored (see reconciliation_prepare)."""
+
+    outcome: _Outcome
+    positions: Sequence[Position]
+
+    @property
+    def matched(self) -> int:
+        return self.outcome.matched
+
+    @property
+    def unmatched(self) -> int:
+        return self.outcome.unmatched
+
+    @property
+    def missing(self) -> int:
+        return self.outcome.missing
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationStored:
+    live_positions: list[LivePosition]
+    events_opened: int
+    events_gone: int
+
+
+def reconciliation_prepare(
+    *, account: TradingAccount, reading: AccountReading, gateway: Mt5Gateway, now: datetime
+) -> ReconciliationOutcome:
+    """Match the reading's positions with the open bot trades (no transaction, no write). Raises
+    SymbolNotDescribed, matching.ReconciliationInputError or GatewayError when nothing can be concluded."""
+    trades = list(
+        BotTrade.objects.filter(account=account, status=BotTradeStatus.OPEN).order_by("created_at", "pk")
     )
+    outcome = _reconcile(account=account, gateway=gateway, reading=reading, trades=trades, now=now)
+    unmatched_details = {p.ticket: _unmatched_detail(p) for p in reading.positions}
+    for condition in outcome.conditions:
+        if condition.kind == "unmatched_position" and condition.ticket in unmatched_details:
+            condition.detail.update(unmatched_details[condition.ticket])
+    return ReconciliationOutcome(outcome=outcome, positions=reading.positions)
 
 
-def _sync_failed(
-    *, account: TradingAccount, started_at: datetime, clock: float, exc: Exception, cycle_id: int | None
-) -> AccountSyncResult:
-    # A link failure is worth one quick retry; an open circuit is not (it refuses calls until its reset time).
-    retryable = isinstance(exc, GatewayUnavailable) and not isinstance(exc, GatewayCircuitOpen)
-    message = str(exc)[:500]
-    logger.warning("sync of account %s failed: %s: %s", account.pk, type(exc).__name__, message)
-    try:
-        AccountSync.objects.create(
-            account=account,
-            cycle_id=cycle_id,
-            started_at=started_at,
-            finished_at=started_at + timedelta(seconds=time.monotonic() - clock),
-            duration_ms=int((time.monotonic() - clock) * 1000),
-            ok=False,
-            error_class=type(exc).__name__,
-            error_message=message,
-        )
-    except Exception:
-        logger.exception("the failed sync of account %s could not be recorded", account.pk)
-    _sync_broadcast(account_id=account.pk, event="sync.failed")
-    guards_error = _guards_evaluate(
-        account=account, snapshot=None, positions=(), gateway=None, now=started_at
+def reconciliation_store(
+    *, account: TradingAccount, prepared: ReconciliationOutcome, now: datetime
+) -> ReconciliationStored:
+    """Store what reconciliation_prepare concluded. Runs inside the caller's transaction."""
+    outcome = prepared.outcome
+    live = _positions_store(account=account, positions=prepared.positions, outcome=outcome, now=now)
+    if outcome.changed_trades:
+        for trade in outcome.changed_trades.values():
+            trade.updated_at = now
+        BotTrade.objects.bulk_update(list(outcome.changed_trades.values()), _BOT_TRADE_SYNC_FIELDS)
+    changes = events_apply(account=account, conditions=outcome.conditions, now=now)
+    _event_broadcasts(account_id=account.pk, changes=changes)
+    return ReconciliationStored(
+        live_positions=live,
+        events_opened=len(changes.opened) + len(changes.reopened),
+        events_gone=len(changes.gone),
     )
-    return AccountSyncResult(
-        account_id=account.pk,
-        ok=False,
-        error=message,
-        error_class=type(exc).__name__,
-        retryable=retryable,
-        guards_error=guards_error,
-    )
-
-
-def _sync_broadcast(*, account_id: int, event: str) -> None:
-    # The sync committed (or was recorded failed): the account's cached API reads are stale from now on.
-    account_reads_invalidate(account_id=account_id)
-    broadcast(account_group(account_id), event, account_id=account_id)
-    broadcast(STAFF_GROUP, event, account_id=account_id)
 
 
 def _event_broadcasts(*, account_id: int, changes: EventChanges) -> None:
@@ -508,105 +473,3 @@ def _event_broadcasts(*, account_id: int, changes: EventChanges) -> None:
         for event in events:
             for group in (account_group(account_id), STAFF_GROUP):
                 broadcast(group, f"event.{verb}", account_id=account_id, event_id=event.pk, kind=event.kind)
-
-
-def _guards_evaluate(
-    *,
-    account: TradingAccount,
-    snapshot: AccountSnapshot | None,
-    positions: Sequence[LivePosition],
-    gateway: Mt5Gateway | None,
-    now: datetime,
-) -> str:
-    """Guards run after the sync has committed, on its fresh snapshot and stored positions. A guard failure never
-    undoes or fails the sync: it is logged with its traceback and reported in the result.
-
-    A failed sync hands them no snapshot, no positions and no gateway: they record once that they wait for a fresh
-    snapshot (never read as a reading: no level, count or peak moves) and make no terminal call."""
-    try:
-        # Its own transaction (a savepoint when the caller already holds one), so a failing guard rolls back
-        # only its own writes.
-        with transaction.atomic():
-            account_guards_evaluate(
-                account=account, snapshot=snapshot, positions=positions, gateway=gateway, now=now
-            )
-    except Exception as exc:
-        logger.exception("guards of account %s failed after its sync", account.pk)
-        return f"{type(exc).__name__}: {exc}"[:500]
-    return ""
-
-
-def account_sync(
-    *, account: TradingAccount, gateway: Mt5Gateway, now: datetime | None = None, cycle_id: int | None = None
-) -> AccountSyncResult:
-    """Sync one account. Never raises for terminal faults or bad terminal data: the run is recorded as failed and
-    the result says why (`retryable` for link failures). Unexpected errors are recorded, then re-raised."""
-    now = now or timezone.now()
-    clock = time.monotonic()
-    try:
-        reading = _terminal_read(account=account, gateway=gateway, now=now)
-        trades = list(
-            BotTrade.objects.filter(account=account, status=BotTradeStatus.OPEN).order_by("created_at", "pk")
-        )
-        outcome = _reconcile(account=account, gateway=gateway, reading=reading, trades=trades, now=now)
-    except (GatewayError, SymbolNotDescribed, matching.ReconciliationInputError) as exc:
-        return _sync_failed(account=account, started_at=now, clock=clock, exc=exc, cycle_id=cycle_id)
-    except Exception as exc:
-        _sync_failed(account=account, started_at=now, clock=clock, exc=exc, cycle_id=cycle_id)
-        raise
-
-    unmatched_details = {p.ticket: _unmatched_detail(p) for p in reading.positions}
-    for condition in outcome.conditions:
-        if condition.kind == "unmatched_position" and condition.ticket in unmatched_details:
-            condition.detail.update(unmatched_details[condition.ticket])
-
-    try:
-        # One transaction for every write of the sync: one commit (one WAL flush) instead of one per statement,
-        # which is what bounds the sync rate on a busy database.
-        with transaction.atomic():
-            snapshot = account_snapshot_record(account=account, state=reading.state, taken_at=now)
-            live = _positions_store(account=account, positions=reading.positions, outcome=outcome, now=now)
-            if outcome.changed_trades:
-                for trade in outcome.changed_trades.values():
-                    trade.updated_at = now
-                BotTrade.objects.bulk_update(list(outcome.changed_trades.values()), _BOT_TRADE_SYNC_FIELDS)
-            changes = events_apply(account=account, conditions=outcome.conditions, now=now)
-            duration = time.monotonic() - clock
-            AccountSync.objects.create(
-                account=account,
-                cycle_id=cycle_id,
-                started_at=now,
-                finished_at=now + timedelta(seconds=duration),
-                duration_ms=int(duration * 1000),
-                ok=True,
-                positions=len(reading.positions),
-                matched=outcome.matched,
-                unmatched=outcome.unmatched,
-                missing=outcome.missing,
-                events_opened=len(changes.opened) + len(changes.reopened),
-                events_gone=len(changes.gone),
-            )
-            _event_broadcasts(account_id=account.pk, changes=changes)
-            _sync_broadcast(account_id=account.pk, event="sync.completed")
-            cursor_key, cursor = _deals_cursor_key(account.pk), now.timestamp()
-            transaction.on_commit(lambda: cache.set(cursor_key, cursor, timeout=7 * 24 * 3600))
-    except Exception as exc:
-        _sync_failed(account=account, started_at=now, clock=clock, exc=exc, cycle_id=cycle_id)
-        raise
-
-    guards_error = _guards_evaluate(
-        account=account, snapshot=snapshot, positions=live, gateway=gateway, now=now
-    )
-    return AccountSyncResult(
-        account_id=account.pk,
-        ok=True,
-        snapshot=snapshot,
-        positions=len(live),
-        matched=outcome.matched,
-        unmatched=outcome.unmatched,
-        missing=outcome.missing,
-        events_opened=len(changes.opened) + len(changes.reopened),
-        events_closed=len(changes.gone),
-        guards_error=guards_error,
-        live_positions=live,
-    )

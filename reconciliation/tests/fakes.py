@@ -11,7 +11,17 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 from integrations.mt5.errors import GatewayInvalidRequest, GatewayTimeout
-from integrations.mt5.types import AccountState, Bar, Deal, MarginMode, Position, Side, SymbolSpec, Tick
+from integrations.mt5.types import (
+    AccountState,
+    Bar,
+    Deal,
+    MarginMode,
+    Position,
+    Side,
+    SymbolSpec,
+    TerminalState,
+    Tick,
+)
 
 SERVER_TZ = timezone(timedelta(hours=2))
 SYMBOLS = {
@@ -125,6 +135,7 @@ class FakeGateway:
     fail: dict[str, Exception] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     balance: Decimal = Decimal("10000.00")
+    connected: bool = True  # to the trade server
 
     def _enter(self, call: str) -> None:
         self.calls.append(call)
@@ -156,6 +167,18 @@ class FakeGateway:
             margin_so_so=Decimal(30),
             time=now,
             server_time=now.astimezone(SERVER_TZ),
+        )
+
+    def terminal(self) -> TerminalState:
+        self._enter("terminal")
+        return TerminalState(
+            connected=self.connected,
+            trade_allowed=True,
+            tradeapi_disabled=False,
+            build=5430,
+            ping_ms=Decimal("12.5"),
+            company="Sim",
+            name="MetaTrader 5",
         )
 
     def positions(self, *, symbol: str | None = None, ticket: int | None = None) -> Sequence[Position]:

@@ -342,7 +342,8 @@ def test_positions_show_the_match_divergences_and_totals(api_client, trader, tra
     first, second = body["positions"]
     assert (first["ticket"], first["match_method"], first["bot_trade"]["signal_id"]) == (11, "ticket", "s1")
     assert [d["kind"] for d in first["divergences"]] == ["volume_mismatch"]
-    assert second["bot_trade"] is None and second["divergences"] == []
+    assert second["bot_trade"] is None
+    assert second["divergences"] == []
 
 
 def test_reconciliation_status_shows_the_last_sync_and_counts(api_client, trader, trader_account):
@@ -358,6 +359,7 @@ def test_reconciliation_status_shows_the_last_sync_and_counts(api_client, trader
     _event(trader_account, kind="sl_mismatch", fingerprint="sl1")
     api_client.force_authenticate(trader)
     body = api_client.get(_url(trader_account, "reconciliation")).json()
-    assert body["last_sync"]["ok"] is True and body["last_sync"]["duration_ms"] == 120
+    assert body["last_sync"]["ok"] is True
+    assert body["last_sync"]["duration_ms"] == 120
     assert body["counts"] == {"matched": 3, "unmatched": 1, "missing": 2, "open_divergences": 1}
     assert [e["kind"] for e in body["recent_events"]] == ["sl_mismatch"]

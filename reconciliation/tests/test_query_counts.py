@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.tests.factories import TradingAccountFactory
-from reconciliation.services import account_sync
+from pipeline.services import account_sync
 from reconciliation.symbols import symbol_table_for_account
 from reconciliation.tests.factories import BotTradeFactory
 from reconciliation.tests.fakes import FakeGateway, position
@@ -17,12 +17,14 @@ from reconciliation.tests.fakes import FakeGateway, position
 pytestmark = pytest.mark.django_db
 
 # A steady sync issues 9 statements of its own: bot trades; snapshot (constraint check by the snapshot's full_clean,
-# insert, account update); positions upsert + delete; events read + touch; the run record. Guards add 2 (state read
-# for update, state update). SAVEPOINT/RELEASE statements are not counted: they exist only because the test runs
+# insert, account update); positions upsert + delete; events read + touch; the run record. Reading what the market
+# guard needs of the symbols held (before any lock) asks the market settings (1). Guards add 2 (state read for update,
+# state update). SAVEPOINT/RELEASE statements are not counted: they exist only because the test runs
 # inside a transaction (in production the sync's atomic blocks are outermost).
 OWN_STEADY = 9
+MARKET_NEEDS = 1
 GUARDS = 2
-STEADY_QUERIES = OWN_STEADY + GUARDS
+STEADY_QUERIES = OWN_STEADY + MARKET_NEEDS + GUARDS
 
 
 def _book(account, gateway, count):

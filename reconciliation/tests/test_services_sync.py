@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import TradingAccount
 from integrations.mt5.errors import GatewayCircuitOpen, GatewayInvalidRequest
+from pipeline.services import account_sync
 from reconciliation.models import (
     AccountSync,
     BotTrade,
@@ -18,7 +19,7 @@ from reconciliation.models import (
     SymbolOverride,
 )
 from reconciliation.selectors import live_position_list_for_account
-from reconciliation.services import account_sync, bot_trade_close, event_resolve
+from reconciliation.services import bot_trade_close, event_resolve
 from reconciliation.tests.factories import BotTradeFactory
 from reconciliation.tests.fakes import closing_deal, position
 
@@ -244,7 +245,7 @@ def test_gone_positions_are_deleted(account, gateway):
     assert list(LivePosition.objects.filter(account=account).values_list("ticket", flat=True)) == [2]
 
 
-@pytest.mark.parametrize("call", ["account", "positions", "deals"])
+@pytest.mark.parametrize("call", ["account", "terminal", "positions"])
 def test_failed_read_is_never_taken_as_no_positions(account, gateway, call):
     BotTradeFactory(account=account, tag="t1")
     gateway.open_positions = [position(1, comment="t1"), position(2)]
@@ -265,6 +266,53 @@ def test_failed_read_is_never_taken_as_no_positions(account, gateway, call):
     failed = AccountSync.objects.filter(account=account, ok=False).get()
     assert failed.error_class == "GatewayTimeout"
     assert "did not answer" in failed.error_message
+
+
+def test_a_disconnected_terminal_is_a_failed_sync_that_concludes_nothing(account, gateway):
+    """A terminal off its trade server answers, but with no positions: nothing is missing, no event opens or
+    closes, live positions stay, the guards wait and say why."""
+    from guards.models import AlertKind, GuardAlert, GuardState
+
+    BotTradeFactory(account=account, tag="t1", ticket=1)
+    gateway.open_positions = [position(1, comment="t1"), position(2)]
+    start = timezone.now()
+    assert account_sync(account=account, gateway=gateway, now=start).ok
+    events_before = list(ReconciliationEvent.objects.values_list("pk", "gone_at", "last_seen_at"))
+    peak_before = GuardState.objects.get(account=account).peak_equity
+    gateway.open_positions, gateway.connected = [], False
+
+    result = account_sync(account=account, gateway=gateway, now=start + timedelta(seconds=10))
+
+    assert not result.ok
+    assert result.error_class == "TerminalDisconnected"
+    assert sorted(LivePosition.objects.filter(account=account).values_list("ticket", flat=True)) == [1, 2]
+    assert list(ReconciliationEvent.objects.values_list("pk", "gone_at", "last_seen_at")) == events_before
+    trade = BotTrade.objects.get(account=account)
+    assert (trade.closed_by, trade.missing_since) == ("", None)
+    assert "positions" not in gateway.calls[-2:]  # what a disconnected terminal says is not even asked
+    state = GuardState.objects.get(account=account)
+    assert state.waiting_for_fresh
+    assert state.peak_equity == peak_before
+    waiting = GuardAlert.objects.get(account=account, kind=AlertKind.SNAPSHOT_STALE)
+    assert "not connected to its trade server" in waiting.detail["reason"]
+    assert AccountSync.objects.filter(account=account, ok=False).get().error_class == "TerminalDisconnected"
+
+
+def test_an_unreadable_deal_history_does_not_fail_the_sync(account, gateway):
+    """Positions were read on a connected terminal: they count. Close reasons, which need the history, wait."""
+    BotTradeFactory(account=account, tag="t1", ticket=1)
+    gateway.open_positions = [position(1, comment="t1")]
+    start = timezone.now()
+    assert account_sync(account=account, gateway=gateway, now=start).ok
+    gateway.open_positions = []
+    gateway.timeout("deals")
+
+    result = account_sync(account=account, gateway=gateway, now=start + timedelta(seconds=10))
+
+    assert result.ok
+    assert result.missing == 1
+    assert not LivePosition.objects.filter(account=account).exists()
+    assert BotTrade.objects.get(account=account).closed_by == CloseReason.PENDING  # not concluded "unknown"
 
 
 def test_open_circuit_fails_the_sync_cleanly(account, gateway):
@@ -313,24 +361,36 @@ def test_a_failed_sync_tells_the_guards_they_wait_and_is_never_a_reading(account
     assert GuardState.objects.get(account=account).waiting_for_fresh is False
 
 
-def test_a_non_finite_number_from_the_terminal_is_refused_and_the_sync_recorded_failed(account, gateway):
+def test_a_non_finite_number_is_refused_by_reconciliation_and_the_guards_still_run(account, gateway):
     from dataclasses import replace
 
-    from django.core.exceptions import ValidationError
+    from guards.models import GuardState
 
     gateway.open_positions = [replace(position(1), price_current=Decimal("NaN"))]
-    with pytest.raises(ValidationError):
-        account_sync(account=account, gateway=gateway)
-    assert not LivePosition.objects.filter(account=account).exists()
-    assert AccountSync.objects.get(account=account).error_class == "ValidationError"
-
-
-def test_symbol_the_terminal_cannot_describe_fails_the_sync(account, gateway):
-    gateway.open_positions = [position(1, symbol="NOPE")]
     result = account_sync(account=account, gateway=gateway)
-    assert not result.ok
-    assert result.error_class == "SymbolNotDescribed"
-    assert not result.retryable
+    assert result.ok
+    assert result.reconciliation_error.startswith("ValidationError")
+    assert not LivePosition.objects.filter(account=account).exists()  # nothing half-written
+    run = AccountSync.objects.get(account=account)
+    assert run.reconciliation_error.startswith("ValidationError")
+    assert run.guards_error == ""
+    assert GuardState.objects.get(account=account).last_snapshot_id == result.snapshot.pk
+
+
+def test_a_symbol_the_terminal_cannot_describe_stops_neither_the_snapshot_nor_the_drawdown_guard(
+    account, gateway
+):
+    from guards.models import GuardState
+
+    gateway.open_positions = [position(1, symbol="NOPE")]
+    gateway.balance = Decimal("9000.00")
+    result = account_sync(account=account, gateway=gateway)
+    assert result.ok
+    assert result.reconciliation_error.startswith("SymbolNotDescribed")
+    assert TradingAccount.objects.get(pk=account.pk).latest_snapshot_id == result.snapshot.pk
+    state = GuardState.objects.get(account=account)
+    assert (state.last_snapshot_id, state.peak_equity) == (result.snapshot.pk, Decimal("9000.00"))
+    assert AccountSync.objects.get(account=account).reconciliation_error.startswith("SymbolNotDescribed")
 
 
 def test_bot_trade_on_symbol_without_positions_is_missing_not_an_error(account, gateway):

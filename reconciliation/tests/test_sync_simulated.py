@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from pipeline.services import account_sync
 from reconciliation.models import AccountSync, CloseReason, LivePosition, ReconciliationEvent
-from reconciliation.services import account_sync, bot_trade_register
+from reconciliation.services import bot_trade_register
 
 pytestmark = pytest.mark.django_db
 

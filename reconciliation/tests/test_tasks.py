@@ -10,24 +10,20 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import AccountStatus
-from reconciliation import tasks
+from pipeline import tasks
+from pipeline.services import account_lock_acquire, account_lock_release, account_sync, account_sync_scheduled
+from pipeline.services import sync as sync_module
+from pipeline.services.scheduling import account_lock_key, lock_client
 from reconciliation.models import AccountSync, LivePosition, ReconciliationEvent, SyncCycle
-from reconciliation.services import (
-    account_lock_acquire,
-    account_sync,
-    account_sync_scheduled,
-    sync_cycle_run,
-)
-from reconciliation.services import sync as sync_module
+from reconciliation.services import sync as reconciliation_sync
+from reconciliation.services import sync_cycle_run
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def use_sims(sim_accounts, monkeypatch):
-    monkeypatch.setattr(
-        "reconciliation.services.scheduling.trading_account_gateway", sim_accounts.gateway_for
-    )
+    monkeypatch.setattr("pipeline.services.scheduling.trading_account_gateway", sim_accounts.gateway_for)
     return sim_accounts
 
 
@@ -109,11 +105,11 @@ def test_one_accounts_failure_never_stops_the_others(use_sims, monkeypatch):
             raise RuntimeError("bug in one account's data")
         return real_sync(account=account, **kwargs)
 
-    monkeypatch.setattr("reconciliation.services.scheduling.account_sync", exploding)
+    monkeypatch.setattr("pipeline.services.scheduling.account_sync", exploding)
     with pytest.raises(RuntimeError):
         tasks.account_sync(first.account.pk)
     assert tasks.account_sync(second.account.pk) == "synced"
-    assert cache.get(f"recon:lock:account:{first.account.pk}") is None  # released despite the error
+    assert lock_client().get(account_lock_key(first.account.pk)) is None  # released despite the error
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -132,7 +128,7 @@ def test_overlap_a_slow_account_is_never_synced_twice_at_once(use_sims):
     runner = threading.Thread(target=first_run)
     runner.start()
     deadline = time.monotonic() + 5
-    while cache.get(f"recon:lock:account:{slow.account.pk}") is None and time.monotonic() < deadline:
+    while lock_client().get(account_lock_key(slow.account.pk)) is None and time.monotonic() < deadline:
         time.sleep(0.01)
     second = tasks.account_sync(slow.account.pk, cycle_id=None)
     runner.join()
@@ -170,19 +166,19 @@ def test_restart_crash_mid_sync_leaves_nothing_half_done_and_no_duplicates(use_s
     start = timezone.now()
     assert account_sync(account=sim.account, gateway=sim.gateway, now=start).ok
     sim.terminal.sim_open_manual("GBPUSD", "sell", "0.2")  # a second unmatched position appears
-    real_apply = sync_module.events_apply
+    real_apply = reconciliation_sync.events_apply
 
     def killed_after_events(**kwargs):
         real_apply(**kwargs)  # events written...
         raise SystemExit("worker killed")  # ...then the process dies before the transaction commits
 
-    monkeypatch.setattr(sync_module, "events_apply", killed_after_events)
+    monkeypatch.setattr(reconciliation_sync, "events_apply", killed_after_events)
     with pytest.raises(SystemExit):
         account_sync(account=sim.account, gateway=sim.gateway, now=start + timedelta(seconds=10))
     assert ReconciliationEvent.objects.filter(account=sim.account).count() == 1
     assert LivePosition.objects.filter(account=sim.account).count() == 1
 
-    monkeypatch.setattr(sync_module, "events_apply", real_apply)
+    monkeypatch.setattr(reconciliation_sync, "events_apply", real_apply)
     # The re-queued task (acks_late) and the next cycle both run the sync again.
     for seconds in (10, 10, 20):
         assert account_sync(
@@ -202,9 +198,32 @@ def test_restart_lock_of_a_killed_worker_skips_until_it_expires_then_syncs_witho
     account_lock_acquire(account_id=sim.account.pk)  # the killed worker's lock, still alive
 
     assert tasks.account_sync(sim.account.pk) == "skipped"  # the re-delivered message
-    cache.delete(f"recon:lock:account:{sim.account.pk}")  # the lock's lifetime ends
+    lock_client().delete(account_lock_key(sim.account.pk))  # the lock's lifetime ends
     assert tasks.account_sync(sim.account.pk) == "synced"
     assert ReconciliationEvent.objects.filter(account=sim.account).count() == 1
+
+
+def test_a_sync_that_outlived_its_lock_never_releases_the_next_holders_lock(use_sims):
+    """The lock expired while a slow sync ran and the next sync took it: the slow sync's release (an atomic
+    compare-and-delete) leaves the new holder's lock in place, so a third sync is still kept out."""
+    account_id = use_sims.make().account.pk
+    slow_token = account_lock_acquire(account_id=account_id)
+    assert slow_token is not None
+    lock_client().delete(account_lock_key(account_id))  # the slow sync's lock expires...
+    next_token = account_lock_acquire(account_id=account_id)  # ...and the next sync takes it
+    assert next_token is not None
+
+    assert account_lock_release(account_id=account_id, token=slow_token) is False
+    assert lock_client().get(account_lock_key(account_id)) == next_token.encode()
+    assert tasks.account_sync(account_id) == "skipped"
+    assert account_lock_release(account_id=account_id, token=next_token) is True
+    assert tasks.account_sync(account_id) == "synced"
+
+
+def test_the_lock_lives_for_the_configured_time(use_sims):
+    account_id = use_sims.make().account.pk
+    account_lock_acquire(account_id=account_id)
+    assert 0 < lock_client().ttl(account_lock_key(account_id)) <= 45
 
 
 def test_database_refuses_a_second_active_event_for_one_fingerprint(use_sims):

@@ -30,6 +30,7 @@ class TerminalApiMixin(MarketApiMixin):
     _engine: "Engine"
     _ipc: bool
     _investor: bool
+    _account_when_disconnected: Any = None
     _state: views.TerminalState
 
     # --- lifecycle -----------------------------------------------------------------------------------------------
@@ -98,6 +99,8 @@ class TerminalApiMixin(MarketApiMixin):
     @api_call("account_info")
     def account_info(self, *args: Any, **kwargs: Any) -> Any:
         no_arguments(args, kwargs)
+        if not self._state.connected and self._account_when_disconnected is not None:
+            return self._account_when_disconnected  # off the trade server: the last values it had
         return views.account_info(self._engine, read_only=self._investor)
 
     @api_call("terminal_info")
@@ -128,8 +131,10 @@ class TerminalApiMixin(MarketApiMixin):
 
     @api_call("positions_get")
     def positions_get(self, *args: Any, **kwargs: Any) -> tuple[TradePosition, ...]:
-        """positions_get([symbol=], [group=], [ticket=]); named arguments only."""
+        """positions_get([symbol=], [group=], [ticket=]); named arguments only. Off the trade server: ()."""
         matched = self._filtered(self._engine.account.positions.values(), args, kwargs)
+        if not self._state.connected:
+            return ()
         return tuple(views.position(self._engine, p) for p in sorted(matched, key=lambda p: p.ticket))
 
     @api_call("orders_total")

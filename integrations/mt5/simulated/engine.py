@@ -26,6 +26,12 @@ from integrations.mt5.simulated.results import FillPlan, Snapshot
 ZERO = Decimal(0)
 
 
+# Deals that are not trades: balance, credit, charge, correction, bonus.
+NON_TRADING_DEAL_TYPES = frozenset(
+    {c.DEAL_TYPE_BALANCE, c.DEAL_TYPE_CREDIT, c.DEAL_TYPE_CHARGE, c.DEAL_TYPE_CORRECTION, c.DEAL_TYPE_BONUS}
+)
+
+
 class Engine:
     def __init__(self, account: Account, market: Market, clock: SimClock, *, swaps: bool = True) -> None:
         self.account = account
@@ -270,9 +276,16 @@ class Engine:
         acct.balance += plan.profit + plan.commission + plan.swap
         return ticket, deal.ticket
 
-    def balance_operation(self, amount: Decimal, comment: str, *, credit: bool = False) -> int:
+    def balance_operation(
+        self, amount: Decimal, comment: str, *, credit: bool = False, deal_type: int | None = None
+    ) -> int:
+        """Book a non-trading deal: BALANCE (2, default), CREDIT (3, moves `credit`), CHARGE (4), CORRECTION (5) or
+        BONUS (6); every type but CREDIT moves `balance`. Returns the deal ticket."""
         acct = self.account
-        deal_type = c.DEAL_TYPE_CREDIT if credit else c.DEAL_TYPE_BALANCE
+        if deal_type is None:
+            deal_type = c.DEAL_TYPE_CREDIT if credit else c.DEAL_TYPE_BALANCE
+        if deal_type not in NON_TRADING_DEAL_TYPES:
+            raise ValueError(f"deal type {deal_type} is not a balance operation")
         deal = Deal(
             acct.take_deal_ticket(),
             0,
@@ -289,7 +302,7 @@ class Engine:
             comment,
         )
         acct.deals.append(deal)
-        if credit:
+        if deal_type == c.DEAL_TYPE_CREDIT:
             acct.credit += amount
         else:
             acct.balance += amount

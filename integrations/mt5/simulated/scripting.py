@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from integrations.mt5 import constants as c
+from integrations.mt5.simulated import views
 from integrations.mt5.simulated.catalogue import build_spec
 from integrations.mt5.simulated.errors import IPC_TIMEOUT, NO_IPC
 from integrations.mt5.simulated.market import FEED_MODES
@@ -28,6 +29,14 @@ if TYPE_CHECKING:
 
 _SIDES = {"buy": c.ORDER_TYPE_BUY, "sell": c.ORDER_TYPE_SELL, c.ORDER_TYPE_BUY: c.ORDER_TYPE_BUY}
 _SIDES[c.ORDER_TYPE_SELL] = c.ORDER_TYPE_SELL
+# The non-trading deals a broker books, by the name scenario files use.
+BALANCE_OPERATION_KINDS = {
+    "balance": c.DEAL_TYPE_BALANCE,
+    "credit": c.DEAL_TYPE_CREDIT,
+    "charge": c.DEAL_TYPE_CHARGE,
+    "correction": c.DEAL_TYPE_CORRECTION,
+    "bonus": c.DEAL_TYPE_BONUS,
+}
 
 
 class SimulatorError(Exception):
@@ -52,6 +61,8 @@ class ScriptingMixin:
     _ipc: bool
     _last_error: tuple[int, str]
     _selected: set[str]
+    _investor: bool
+    _account_when_disconnected: Any = None  # AccountInfo frozen while off the trade server
 
     # --- time ----------------------------------------------------------------------------------------------------
     def sim_now(self) -> datetime:
@@ -231,6 +242,20 @@ class ScriptingMixin:
         with self._lock:
             return self._engine.balance_operation(_decimal(amount), comment, credit=True)
 
+    def sim_balance_operation(self, kind: str, amount: Any, comment: str = "") -> int:
+        """Book a non-trading deal of `kind` (balance, credit, bonus, charge, correction) as the broker would: a
+        deal of that DEAL_TYPE that moves `credit` (credit) or `balance` (the others). Returns its ticket."""
+        if kind not in BALANCE_OPERATION_KINDS:
+            known = ", ".join(BALANCE_OPERATION_KINDS)
+            raise SimulatorError(f"unknown balance operation {kind!r}; expected one of {known}")
+        with self._lock:
+            self._engine.sync()
+            ticket = self._engine.balance_operation(
+                _decimal(amount), comment or kind.capitalize(), deal_type=BALANCE_OPERATION_KINDS[kind]
+            )
+            self._engine.check_stop_out()
+            return ticket
+
     def sim_set_account(self, **fields: Any) -> None:
         """Change account settings: leverage, margin_so_call, margin_so_so, margin_so_mode, trade_allowed,
         trade_expert, name, limit_orders, fifo_close."""
@@ -299,8 +324,15 @@ class ScriptingMixin:
             self._state.tradeapi_disabled = disabled
 
     def sim_set_connected(self, connected: bool) -> None:
-        """Connection to the trade server; off -> terminal_info().connected False, order_send retcode 10031."""
+        """Connection to the trade server. Off, as a real terminal that lost it: terminal_info().connected False,
+        positions_get answers (), account_info keeps the values of the moment the link dropped, order_send answers
+        retcode CONNECTION 10031. On again: live answers."""
         with self._lock:
+            if not connected and self._state.connected:
+                self._engine.sync()
+                self._account_when_disconnected = views.account_info(self._engine, read_only=self._investor)
+            elif connected:
+                self._account_when_disconnected = None
             self._state.connected = connected
 
     def sim_set_ping(self, microseconds: int) -> None:

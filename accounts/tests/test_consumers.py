@@ -6,9 +6,9 @@ from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
+from accounts.routing import websocket_urlpatterns
 from accounts.services import trading_account_create
 from core.realtime import STAFF_GROUP, account_group
-from core.routing import websocket_urlpatterns
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 

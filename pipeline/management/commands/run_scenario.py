@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from guards.replay.parser import ScenarioError, scenario_parse
+from pipeline.replay.parser import ScenarioError, scenario_parse
 
 
 @contextmanager
@@ -67,7 +67,7 @@ class Command(BaseCommand):
         parser.add_argument("--indent", type=int, default=2, help="JSON indentation (0 for one line)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from guards.replay.runner import scenario_run
+        from pipeline.replay.runner import scenario_run
 
         source = "stdin" if options["file"] == "-" else options["file"]
         try:

@@ -17,9 +17,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import TradingAccount
-from core.management.commands.seed_demo_users import DEMO_ACCOUNTS, DEMO_SERVER, demo_account_password
 from integrations.mt5 import constants as mt5
 from integrations.mt5.bridge.client import BridgeClient
+from pipeline.management.commands.seed_demo_users import DEMO_ACCOUNTS, DEMO_SERVER, demo_account_password
 from reconciliation.services import bot_trade_close, bot_trade_register
 
 logger = logging.getLogger(__name__)

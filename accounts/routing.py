@@ -1,6 +1,6 @@
 from django.urls import path
 
-from core.consumers import LiveUpdatesConsumer
+from accounts.consumers import LiveUpdatesConsumer
 
 websocket_urlpatterns = [
     path("ws/live/", LiveUpdatesConsumer.as_asgi()),

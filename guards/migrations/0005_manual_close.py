@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0005_login_audit_roles'),
-        ('guards', '0003_liquidation_dispatched_at'),
+        ('guards', '0004_balance_operations'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

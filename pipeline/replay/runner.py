@@ -29,7 +29,6 @@ from accounts.models import Role, TradingAccount, User
 from accounts.services import trading_account_create, user_create
 from guards.clock import clock_override
 from guards.models import AlertKind, CloseTrigger, GuardAlert, GuardState
-from guards.replay.parser import Scenario, ScenarioError
 from guards.services.autoclose import position_close, positions_close_all
 from guards.services.dispatch import dispatcher_override
 from guards.services.liquidation import account_liquidate
@@ -40,8 +39,9 @@ from integrations.mt5.sessions import ManagedGateway
 from integrations.mt5.simulated import SimClock, SimulatedTerminal, SimulatorError
 from integrations.mt5.simulated.clock import DEFAULT_SERVER_UTC_OFFSET, DEFAULT_VIRTUAL_START
 from integrations.mt5.terminal import TerminalGateway
+from pipeline.replay.parser import Scenario, ScenarioError
+from pipeline.services import account_sync
 from reconciliation.models import ReconciliationEvent
-from reconciliation.services import account_sync
 from reconciliation.services.bot_trades import bot_trade_register
 
 SERVER = "Scenario-Sim"
@@ -265,6 +265,11 @@ class _Run:
             )
         elif action == "deposit":
             sim.sim_deposit(str(args["amount"]))
+        elif action == "balance":
+            sim.sim_balance_operation(args["type"], str(args["amount"]), str(args.get("comment", "")))
+        elif action == "disconnect":
+            sim.sim_set_connected(False)
+            self.schedule(float(args["seconds"]), "reconnect", {})
         elif action == "feed":
             sim.sim_set_feed(args["symbol"], args["mode"])
         elif action == "settings":
@@ -304,7 +309,9 @@ class _Run:
     # ------------------------------------------------------------------ pipeline
 
     def _run_job(self, job: _Job) -> None:
-        if job.kind == "liquidation":
+        if job.kind == "reconnect":
+            self.sim.sim_set_connected(True)
+        elif job.kind == "liquidation":
             result = account_liquidate(
                 account=self.account, trip_id=job.kwargs["trip_id"], gateway=self.gateway
             )
@@ -386,6 +393,11 @@ class _Run:
             event.update(ticket=alert.ticket, closing=detail.get("closing"))
         elif alert.kind == AlertKind.MARKET_MARKED:
             event.update(symbol=alert.symbol, tickets=detail.get("tickets"), closing=detail.get("closing"))
+        elif alert.kind == AlertKind.BALANCE_ADJUSTED:
+            event.update(deal=detail.get("deal"), amount=_num(Decimal(detail["amount"])),
+                         peak=_num(Decimal(detail["peak"][1])))  # fmt: skip
+        elif alert.kind == AlertKind.SNAPSHOT_STALE:
+            event["reason"] = detail.get("reason", "")
         elif alert.kind == AlertKind.RESET:
             event.update(reason=detail.get("reason"), by=alert.actor.get_username() if alert.actor else None)
         elif alert.value is not None:

@@ -1,5 +1,8 @@
 """Celery entry points of the periodic sync. Thin: load ids, call the services, decide on retries.
 
+Task names changed from `reconciliation.tasks.*` when the pipeline moved here; `setup_periodic_tasks` rewrites the
+beat row (update by name), so an existing schedule points at the new name after the next deploy.
+
 * `accounts_sync_cycle` runs every RECONCILIATION_SYNC_INTERVAL_SECONDS (beat, declared by setup_periodic_tasks,
   editable in the admin) and fans out one `account_sync` per active account, each expiring before the next cycle.
 * `account_sync` syncs one account under its lock (a second run of the same account is skipped and counted). Late
@@ -14,8 +17,9 @@ import time
 
 from celery import shared_task
 
-from reconciliation import services
+from pipeline.services import account_sync_scheduled
 from reconciliation.conf import setting
+from reconciliation.services import sync_cycle_count, sync_cycle_run
 
 RETRY_COUNTDOWN_SECONDS = 2
 
@@ -29,15 +33,15 @@ def _dispatch(*, account_id: int, cycle_id: int, expires: float) -> None:
     )
 
 
-@shared_task(name="reconciliation.tasks.accounts_sync_cycle", ignore_result=True)
+@shared_task(name="pipeline.tasks.accounts_sync_cycle", ignore_result=True)
 def accounts_sync_cycle() -> int | None:
-    cycle = services.sync_cycle_run(dispatch=_dispatch)
+    cycle = sync_cycle_run(dispatch=_dispatch)
     return cycle.pk if cycle is not None else None
 
 
 @shared_task(
     bind=True,
-    name="reconciliation.tasks.account_sync",
+    name="pipeline.tasks.account_sync",
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -51,8 +55,8 @@ def account_sync(
     queue_lag = (
         time.time() - dispatched_at if dispatched_at is not None and self.request.retries == 0 else None
     )
-    outcome = services.account_sync_scheduled(account_id=account_id, cycle_id=cycle_id)
+    outcome = account_sync_scheduled(account_id=account_id, cycle_id=cycle_id)
     if outcome.retryable and self.request.retries < self.max_retries and not self.request.called_directly:
         raise self.retry(countdown=RETRY_COUNTDOWN_SECONDS)
-    services.sync_cycle_count(cycle_id=cycle_id, status=outcome.status, queue_lag_seconds=queue_lag)
+    sync_cycle_count(cycle_id=cycle_id, status=outcome.status, queue_lag_seconds=queue_lag)
     return outcome.status

@@ -22,7 +22,7 @@ def periodic_tasks() -> list[dict[str, Any]]:
     return [
         {
             "name": SYNC_PERIODIC_TASK_NAME,
-            "task": "reconciliation.tasks.accounts_sync_cycle",
+            "task": "pipeline.tasks.accounts_sync_cycle",
             "every": interval,
             "period": IntervalSchedule.SECONDS,
             # A cycle that could not start before the next one is due is dropped, not queued up.

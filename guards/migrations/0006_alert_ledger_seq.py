@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0005_login_audit_roles'),
-        ('guards', '0004_manual_close'),
+        ('guards', '0005_manual_close'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

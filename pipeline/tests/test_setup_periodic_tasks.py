@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 def test_declares_the_account_sync_cycle_every_10_seconds():
     call_command("setup_periodic_tasks", stdout=None)
     task = PeriodicTask.objects.get(name=SYNC_PERIODIC_TASK_NAME)
-    assert task.task == "reconciliation.tasks.accounts_sync_cycle"
+    assert task.task == "pipeline.tasks.accounts_sync_cycle"
     assert (task.interval.every, task.interval.period) == (10, IntervalSchedule.SECONDS)
     assert task.enabled
     assert task.expire_seconds == 10
@@ -44,3 +44,18 @@ def test_declares_the_close_intent_recovery_every_minute():
     assert (task.interval.every, task.interval.period) == (60, IntervalSchedule.SECONDS)
     assert task.expire_seconds == 60
     assert PeriodicTask.objects.filter(task="guards.tasks.close_intents_complete").count() == 1
+
+
+def test_a_schedule_declared_before_the_pipeline_moved_points_at_the_new_task():
+    """Beat rows created when the sync task lived in reconciliation are rewritten in place (same row, same
+    interval an owner may have chosen), so the beat never sends a task name no worker knows."""
+    old = PeriodicTask.objects.create(
+        name=SYNC_PERIODIC_TASK_NAME,
+        task="reconciliation.tasks.accounts_sync_cycle",
+        interval=IntervalSchedule.objects.create(every=20, period=IntervalSchedule.SECONDS),
+    )
+    call_command("setup_periodic_tasks")
+    task = PeriodicTask.objects.get(name=SYNC_PERIODIC_TASK_NAME)
+    assert task.pk == old.pk
+    assert task.task == "pipeline.tasks.accounts_sync_cycle"
+    assert task.interval.every == 20

@@ -15,9 +15,9 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from guards.replay.parser import ScenarioError, scenario_parse
+from pipeline.replay.parser import ScenarioError, scenario_parse
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "guards" / "scenarios"
 TICKET = 100000001  # the simulator's first position ticket
 
 transactional = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -333,7 +333,7 @@ def test_unknown_symbol_in_a_step_is_a_scenario_error(tmp_path):
 def test_in_place_is_refused_outside_a_test_database(monkeypatch):
     from django.db import connections
 
-    from guards.management.commands.run_scenario import _in_place_allowed
+    from pipeline.management.commands.run_scenario import _in_place_allowed
 
     monkeypatch.setitem(connections["default"].settings_dict, "NAME", "test_mt5guard")
     assert _in_place_allowed() is True

@@ -1,6 +1,6 @@
 """The scenario file (shared/spec/guards.md "The scenario runner"): parsed and validated, with path-named errors.
 
-Step actions of the spec: `prices`, `bot_trade`, `open`, `close`, `fault`. Ours (documented in docs/GUARDS.md):
+Step actions of the spec: `prices`, `bot_trade`, `open`, `close`, `fault`, `balance`, `disconnect`. Ours (documented in docs/GUARDS.md):
 * `fault` may give `retcode` instead of `last_error` (order_send answers that retcode, e.g. 10004 REQUOTE);
 * `before_call`: {"call": "order_send", <one action>}: the action is applied inside the terminal just before the
   next call of `call` takes effect (a stop loss hit while our close is in flight);
@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 
 from guards.models import SETTING_FIELDS, GuardSettings
 
-SPEC_ACTIONS = ("prices", "bot_trade", "open", "close", "fault")
+SPEC_ACTIONS = ("prices", "bot_trade", "open", "close", "fault", "balance", "disconnect")
 EXTRA_ACTIONS = ("before_call", "concurrent_close", "reset", "deposit", "feed", "settings")
 ACTIONS = SPEC_ACTIONS + EXTRA_ACTIONS
 MARGIN_MODES = ("hedging", "netting", "exchange")
@@ -136,7 +136,46 @@ def _guard_settings(values: Any, path: str) -> dict[str, Any]:
     return dict(values)
 
 
+BALANCE_KINDS = ("balance", "credit", "bonus", "charge", "correction")
+MAX_DISCONNECT_SECONDS = 24 * 3600
+
+
+def _check_balance(args: Any, path: str) -> dict[str, Any]:
+    """{"type": balance|credit|bonus|charge|correction, "amount": non-zero number, "comment": optional text}"""
+    operation = _object(args, path)
+    unknown = sorted(set(operation) - {"type", "amount", "comment"})
+    if unknown:
+        raise _fail(path, f"unknown key(s) {', '.join(unknown)}; expected type, amount, comment")
+    if operation.get("type") not in BALANCE_KINDS:
+        raise _fail(f"{path}.type", f"must be one of {', '.join(BALANCE_KINDS)}")
+    if "amount" not in operation:
+        raise _fail(f"{path}.amount", "is required")
+    if _number(operation["amount"], f"{path}.amount") == 0:
+        raise _fail(f"{path}.amount", "must not be 0")
+    if "comment" in operation and not isinstance(operation["comment"], str):
+        raise _fail(f"{path}.comment", "must be a string")
+    return operation
+
+
+def _check_disconnect(args: Any, path: str) -> dict[str, Any]:
+    """{"seconds": N > 0}: the terminal is off its trade server for that long."""
+    disconnect = _object(args, path)
+    unknown = sorted(set(disconnect) - {"seconds"})
+    if unknown:
+        raise _fail(path, f"unknown key(s) {', '.join(unknown)}; expected seconds")
+    if "seconds" not in disconnect:
+        raise _fail(f"{path}.seconds", "is required")
+    seconds = _number(disconnect["seconds"], f"{path}.seconds", positive=True)
+    if seconds > MAX_DISCONNECT_SECONDS:
+        raise _fail(f"{path}.seconds", f"must be at most {MAX_DISCONNECT_SECONDS}")
+    return disconnect
+
+
 def _check_action(action: str, args: Any, path: str, *, nested: bool = False) -> Any:
+    if action == "balance":
+        return _check_balance(args, path)
+    if action == "disconnect":
+        return _check_disconnect(args, path)
     if action == "prices":
         prices = _object(args, path)
         if not prices:

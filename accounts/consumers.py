@@ -1,6 +1,7 @@
 """One websocket for live updates. Owners and support receive every account's events; traders only their own.
 
 Thin on purpose: authenticate, join the groups the user may see, forward events as JSON. Pages render them.
+It lives in accounts because who may see which account is the accounts app's rule (core imports no domain app).
 """
 
 from typing import Any
@@ -8,6 +9,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from accounts.selectors import trading_account_list_for_user
 from core.realtime import STAFF_GROUP, account_group
 
 
@@ -41,8 +43,6 @@ class LiveUpdatesConsumer(AsyncJsonWebsocketConsumer):
 
 
 def _groups_for(user: Any) -> list[str]:
-    from accounts.selectors import trading_account_list_for_user
-
     if user.is_operator:
         return [STAFF_GROUP]
     return [account_group(pk) for pk in trading_account_list_for_user(user=user).values_list("pk", flat=True)]

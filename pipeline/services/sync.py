@@ -1,0 +1,242 @@
+"""account_sync: read the terminal once, then hand the same reading to the snapshot, reconciliation and the guards.
+
+    read (no transaction)  ──►  snapshot ─► reconciliation ─► run record  (one transaction)  ──►  guards (own one)
+
+1. `account_reading_take`: account info, terminal info, positions, deals since the cursor, market data of the
+   symbols held. A failed call or a terminal off its trade server makes the sync *failed*: nothing is missing, no
+   event opens or closes, live positions stay as they were, the guards record that they wait and why.
+2. `reconciliation_prepare` (no transaction). Its failure (a symbol the terminal cannot describe, bad data) is
+   recorded on the run and stops nothing else.
+3. One transaction: the snapshot (accounts), reconciliation's writes (in a savepoint, so their failure is isolated
+   too), the run record (AccountSync).
+4. The guards evaluate the stored snapshot and the same reading under their row lock, with no terminal call. A guard
+   failure is stored on the run and raises an operator alert.
+5. The deals cursor advances when the deals were read and the guards (which apply balance operations from them)
+   succeeded, so a failed guard run sees those deals again. Reconciliation does not hold it back: a missing
+   position's close reason is looked up by its ticket later anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import AccountSnapshot, TradingAccount
+from accounts.services import account_snapshot_record
+from core.readcache import account_reads_invalidate
+from core.realtime import STAFF_GROUP, account_group, broadcast
+from guards.services import account_guards_evaluate, account_guards_failure_record
+from integrations.mt5.errors import GatewayCircuitOpen, GatewayError, GatewayUnavailable
+from integrations.mt5.gateway import Mt5Gateway
+from integrations.mt5.reading import AccountReading
+from pipeline.services.reading import TerminalDisconnected, account_reading_take, deals_cursor_advance
+from reconciliation.services.runs import account_sync_guards_failed, account_sync_record
+from reconciliation.services.sync import (
+    ReconciliationOutcome,
+    ReconciliationStored,
+    reconciliation_prepare,
+    reconciliation_store,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSyncResult:
+    account_id: int
+    ok: bool
+    snapshot: AccountSnapshot | None = None
+    positions: int = 0
+    matched: int = 0
+    unmatched: int = 0
+    missing: int = 0
+    events_opened: int = 0
+    events_closed: int = 0
+    error: str = ""
+    error_class: str = ""
+    retryable: bool = False
+    reconciliation_error: str = ""
+    guards_error: str = ""
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _sync_broadcast(*, account_id: int, event: str) -> None:
+    # The sync committed (or was recorded failed): the account's cached API reads are stale from now on.
+    account_reads_invalidate(account_id=account_id)
+    broadcast(account_group(account_id), event, account_id=account_id)
+    broadcast(STAFF_GROUP, event, account_id=account_id)
+
+
+def account_sync_failure_record(
+    *, account: TradingAccount, exc: Exception, cycle_id: int | None = None
+) -> AccountSyncResult:
+    """Record a sync that failed before it could start (e.g. the gateway could not be built)."""
+    return _sync_failed(
+        account=account, started_at=timezone.now(), clock=time.monotonic(), exc=exc, cycle_id=cycle_id
+    )
+
+
+def _sync_failed(
+    *, account: TradingAccount, started_at: datetime, clock: float, exc: Exception, cycle_id: int | None
+) -> AccountSyncResult:
+    # A link failure is worth one quick retry; an open circuit is not (it refuses calls until its reset time).
+    retryable = isinstance(exc, GatewayUnavailable) and not isinstance(exc, GatewayCircuitOpen)
+    message = str(exc)[:500]
+    logger.warning("sync of account %s failed: %s: %s", account.pk, type(exc).__name__, message)
+    try:
+        account_sync_record(
+            account=account,
+            cycle_id=cycle_id,
+            started_at=started_at,
+            duration_seconds=time.monotonic() - clock,
+            ok=False,
+            error_class=type(exc).__name__,
+            error_message=message,
+        )
+    except Exception:
+        logger.exception("the failed sync of account %s could not be recorded", account.pk)
+    _sync_broadcast(account_id=account.pk, event="sync.failed")
+    guards_error = _guards_evaluate(
+        account=account,
+        snapshot=None,
+        reading=None,
+        now=started_at,
+        failure=f"the terminal could not be read ({type(exc).__name__}: {message})"
+        if not isinstance(exc, TerminalDisconnected)
+        else "the terminal is not connected to its trade server",
+    )
+    return AccountSyncResult(
+        account_id=account.pk,
+        ok=False,
+        error=message,
+        error_class=type(exc).__name__,
+        retryable=retryable,
+        guards_error=guards_error,
+    )
+
+
+def _guards_evaluate(
+    *,
+    account: TradingAccount,
+    snapshot: AccountSnapshot | None,
+    reading: AccountReading | None,
+    now: datetime,
+    failure: str = "",
+) -> str:
+    """The guards run after the sync has committed. Their failure never undoes the sync: it is logged with its
+    traceback, returned (the caller stores it on the run) and raised as an operator alert."""
+    try:
+        # Its own transaction (a savepoint when the caller already holds one), so a failing guard rolls back
+        # only its own writes.
+        with transaction.atomic():
+            account_guards_evaluate(
+                account=account, snapshot=snapshot, reading=reading, now=now, failure=failure
+            )
+    except Exception as exc:
+        logger.exception("guards of account %s failed after its sync", account.pk)
+        error = _describe(exc)
+        try:
+            account_guards_failure_record(account=account, error=error, now=now)
+        except Exception:
+            logger.exception("the guard failure of account %s could not be recorded", account.pk)
+        return error
+    return ""
+
+
+def _reconciliation_prepare(
+    *, account: TradingAccount, reading: AccountReading, gateway: Mt5Gateway, now: datetime
+) -> tuple[ReconciliationOutcome | None, str]:
+    try:
+        return reconciliation_prepare(account=account, reading=reading, gateway=gateway, now=now), ""
+    except Exception as exc:  # an unknown symbol, bad data, the link lost during a close-reason look-up
+        logger.warning("reconciliation of account %s failed: %s", account.pk, _describe(exc), exc_info=True)
+        return None, _describe(exc)
+
+
+def _reconciliation_store(
+    *, account: TradingAccount, prepared: ReconciliationOutcome, now: datetime
+) -> tuple[ReconciliationStored | None, str]:
+    try:
+        with transaction.atomic():  # a savepoint: its failure keeps the snapshot and the run record
+            return reconciliation_store(account=account, prepared=prepared, now=now), ""
+    except Exception as exc:
+        logger.exception("reconciliation of account %s could not be stored", account.pk)
+        return None, _describe(exc)
+
+
+def account_sync(
+    *, account: TradingAccount, gateway: Mt5Gateway, now: datetime | None = None, cycle_id: int | None = None
+) -> AccountSyncResult:
+    """Sync one account. Never raises for terminal faults, bad terminal data or a failing step: the run is
+    recorded and the result says what failed (`retryable` for link failures). Unexpected errors while storing the
+    snapshot are recorded, then re-raised."""
+    now = now or timezone.now()
+    clock = time.monotonic()
+    try:
+        reading = account_reading_take(account=account, gateway=gateway, now=now)
+    except (GatewayError, TerminalDisconnected) as exc:
+        return _sync_failed(account=account, started_at=now, clock=clock, exc=exc, cycle_id=cycle_id)
+    except Exception as exc:
+        _sync_failed(account=account, started_at=now, clock=clock, exc=exc, cycle_id=cycle_id)
+        raise
+
+    prepared, reconciliation_error = _reconciliation_prepare(
+        account=account, reading=reading, gateway=gateway, now=now
+    )
+    try:
+        # One transaction for the sync's writes: one commit (one WAL flush) instead of one per statement, which is
+        # what bounds the sync rate on a busy database.
+        with transaction.atomic():
+            snapshot = account_snapshot_record(account=account, state=reading.state, taken_at=now)
+            stored = None
+            if prepared is not None:
+                stored, reconciliation_error = _reconciliation_store(
+                    account=account, prepared=prepared, now=now
+                )
+            if stored is None:
+                prepared = None
+            run = account_sync_record(
+                account=account,
+                cycle_id=cycle_id,
+                started_at=now,
+                duration_seconds=time.monotonic() - clock,
+                ok=True,
+                reconciliation_error=reconciliation_error,
+                positions=len(reading.positions),
+                matched=prepared.matched if prepared else 0,
+                unmatched=prepared.unmatched if prepared else 0,
+                missing=prepared.missing if prepared else 0,
+                events_opened=stored.events_opened if stored else 0,
+                events_gone=stored.events_gone if stored else 0,
+            )
+            _sync_broadcast(account_id=account.pk, event="sync.completed")
+    except Exception as exc:
+        _sync_failed(account=account, started_at=now, clock=clock, exc=exc, cycle_id=cycle_id)
+        raise
+
+    guards_error = _guards_evaluate(account=account, snapshot=snapshot, reading=reading, now=now)
+    if guards_error:
+        account_sync_guards_failed(sync_id=run.pk, error=guards_error)
+    elif reading.deals is not None:
+        deals_cursor_advance(account_id=account.pk, to=now)
+    return AccountSyncResult(
+        account_id=account.pk,
+        ok=True,
+        snapshot=snapshot,
+        positions=len(reading.positions),
+        matched=run.matched,
+        unmatched=run.unmatched,
+        missing=run.missing,
+        events_opened=run.events_opened,
+        events_closed=run.events_gone,
+        reconciliation_error=reconciliation_error,
+        guards_error=guards_error,
+    )
