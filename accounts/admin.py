@@ -100,7 +100,9 @@ class TradingAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccountSnapshot)
-class AccountSnapshotAdmin(admin.ModelAdmin):
+class AccountSnapshotAdmin(ReadOnlyAdmin):
+    """Read-only for everyone, owners included: snapshots are written by the sync only."""
+
     list_display = (
         "account",
         "taken_at",

@@ -1,8 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from pipeline.views import healthz, readyz
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("api/v1/", include("config.api_urls")),
     path("api/", include("core.api.fallback_urls")),
     path("", include("core.urls")),

@@ -4,5 +4,4 @@ from core import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
 ]

@@ -1,5 +1,6 @@
 """Thin DRF views of the accounts API: who am I, the accounts I may see, their snapshot history."""
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,11 +21,13 @@ from accounts.selectors import (
 )
 from core.api.auth import authenticated_user
 from core.api.pagination import StrictLimitOffsetPagination
+from core.api.schema import paginated
 
 
 class MeApi(APIView):
     """GET: the signed-in user, roles, permissions and the ids of the accounts they may see."""
 
+    @extend_schema(operation_id="me", responses=MeOutputSerializer, tags=["accounts"])
     def get(self, request: Request) -> Response:
         user = authenticated_user(request)
         groups = set(user.groups.values_list("name", flat=True))
@@ -44,6 +47,12 @@ class AccountListApi(APIView):
     """GET: the accounts the user may see (?status=, ?server=, ?search=), with the latest snapshot and its
     freshness, terminal health, margin mode and a guard summary."""
 
+    @extend_schema(
+        operation_id="accounts_list",
+        parameters=[AccountListFilterSerializer],
+        responses=paginated(AccountOutputSerializer, "PaginatedAccountList"),
+        tags=["accounts"],
+    )
     def get(self, request: Request) -> Response:
         filters = AccountListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -57,6 +66,7 @@ class AccountListApi(APIView):
 class AccountDetailApi(APIView):
     """GET: one account (another trader's account is a 404)."""
 
+    @extend_schema(operation_id="account_detail", responses=AccountOutputSerializer, tags=["accounts"])
     def get(self, request: Request, account_id: int) -> Response:
         account = trading_account_get_for_user(user=authenticated_user(request), account_id=account_id)
         return Response(AccountOutputSerializer(account).data)
@@ -65,6 +75,12 @@ class AccountDetailApi(APIView):
 class AccountSnapshotHistoryApi(APIView):
     """GET ?since=&until=&step=: equity history for charts, downsampled on the server (one point per step)."""
 
+    @extend_schema(
+        operation_id="account_snapshots",
+        parameters=[SnapshotHistoryFilterSerializer],
+        responses=SnapshotHistoryOutputSerializer,
+        tags=["accounts"],
+    )
     def get(self, request: Request, account_id: int) -> Response:
         account = trading_account_get_for_user(user=authenticated_user(request), account_id=account_id)
         filters = SnapshotHistoryFilterSerializer(data=request.query_params)

@@ -4,6 +4,8 @@ import time
 
 from django.conf import settings
 from django.db import connection
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +14,7 @@ from rest_framework.views import APIView
 from accounts.selectors import trading_account_get_for_user
 from core.api.auth import authenticated_user
 from core.api.pagination import StrictLimitOffsetPagination
+from core.api.schema import paginated
 from core.readcache import account_cached
 from guards.api.serializers import (
     AlertLedgerOutputSerializer,
@@ -28,6 +31,14 @@ from guards.services.ledger import AlertWaiter, alerts_sequence, alerts_unsequen
 from guards.services.manual_close import manual_close_request, request_fingerprint_for
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Your unique key for this close (1-128 characters), kept 24 h: the same key and body replay the "
+    "first answer (header Idempotent-Replayed: true), the same key with another body is a 409.",
+)
 LEDGER_RECHECK_SECONDS = 2.0  # a long poll re-reads the database at least this often (Redis may be down)
 
 
@@ -35,6 +46,7 @@ class AccountGuardStatusApi(APIView):
     """GET: drawdown and daily loss with their levels, peak, day anchor, headroom, state, time to liquidation and
     the market guard per symbol (cached per account, invalidated when a sync commits)."""
 
+    @extend_schema(operation_id="account_guards", responses=GuardStatusOutputSerializer, tags=["guards"])
     def get(self, request: Request, account_id: int) -> Response:
         account = trading_account_get_for_user(user=authenticated_user(request), account_id=account_id)
         data = account_cached(
@@ -48,6 +60,12 @@ class AccountGuardStatusApi(APIView):
 class CloseIntentListApi(APIView):
     """GET: the account's close intents, newest first (?state=)."""
 
+    @extend_schema(
+        operation_id="account_close_intents",
+        parameters=[CloseIntentListFilterSerializer],
+        responses=paginated(CloseIntentOutputSerializer, "PaginatedCloseIntentList"),
+        tags=["guards"],
+    )
     def get(self, request: Request, account_id: int) -> Response:
         account = trading_account_get_for_user(user=authenticated_user(request), account_id=account_id)
         filters = CloseIntentListFilterSerializer(data=request.query_params)
@@ -87,6 +105,13 @@ class PositionCloseApi(_ManualCloseApi):
     replay the first answer, the same key with another body is a 409. Owners and support; a trader on their own
     accounts when the owner allows it."""
 
+    @extend_schema(
+        operation_id="position_close",
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=ManualCloseInputSerializer,
+        responses={202: ManualCloseOutputSerializer},
+        tags=["guards"],
+    )
     def post(self, request: Request, account_id: int, ticket: int) -> Response:
         return self._close(request, account_id, ticket)
 
@@ -94,6 +119,13 @@ class PositionCloseApi(_ManualCloseApi):
 class PositionsCloseAllApi(_ManualCloseApi):
     """POST (header Idempotency-Key): close every position of the account; as the single close otherwise."""
 
+    @extend_schema(
+        operation_id="positions_close_all",
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=ManualCloseInputSerializer,
+        responses={202: ManualCloseOutputSerializer},
+        tags=["guards"],
+    )
     def post(self, request: Request, account_id: int) -> Response:
         return self._close(request, account_id, None)
 
@@ -103,6 +135,12 @@ class AlertListApi(APIView):
     accounts the user sees (?account= one of them), oldest first. When there is none yet, waits up to `wait`
     seconds (long poll) without holding a database connection, and answers as soon as one is numbered."""
 
+    @extend_schema(
+        operation_id="alerts",
+        parameters=[AlertListFilterSerializer],
+        responses=AlertLedgerOutputSerializer,
+        tags=["guards"],
+    )
     def get(self, request: Request) -> Response:
         user = authenticated_user(request)
         filters = AlertListFilterSerializer(data=request.query_params)

@@ -17,7 +17,7 @@ class BotTradeRegisterInputSerializer(StrictInputSerializer):
     approval_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     leg = serializers.IntegerField(min_value=1, max_value=32767, required=False, default=1)
     symbol = serializers.RegexField(r"^[A-Za-z0-9._#+-]{1,32}$", max_length=32)
-    side = serializers.ChoiceField(choices=["buy", "sell"])
+    side = serializers.ChoiceField(choices=[("buy", "Buy"), ("sell", "Sell")])
     volume = serializers.DecimalField(max_digits=14, decimal_places=4, min_value=Decimal("0.0001"))
     entry_price = serializers.DecimalField(max_digits=20, decimal_places=8, min_value=_POSITIVE)
     sl = serializers.DecimalField(

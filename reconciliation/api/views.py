@@ -7,6 +7,7 @@ acknowledged/resolved by owners and support (reconciliation.change_reconciliatio
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +16,7 @@ from rest_framework.views import APIView
 from accounts.selectors import trading_account_get_for_user
 from core.api.auth import authenticated_user
 from core.api.pagination import StrictLimitOffsetPagination
+from core.api.schema import paginated
 from core.readcache import account_cached
 from reconciliation.api.serializers import (
     BotTradeCloseInputSerializer,
@@ -51,6 +53,12 @@ class BotTradeRegisterApi(APIView):
     """POST: register a bot trade (201), or re-send it (200, idempotent on account + signal_id + leg).
     GET: the account's bot trades, newest first (?status=open|closed)."""
 
+    @extend_schema(
+        operation_id="bot_trade_register",
+        request=BotTradeRegisterInputSerializer,
+        responses={201: BotTradeOutputSerializer, 200: BotTradeOutputSerializer},
+        tags=["reconciliation"],
+    )
     def post(self, request: Request, account_id: int) -> Response:
         account = bot_trade_account_get_for_writing(user=authenticated_user(request), account_id=account_id)
         serializer = BotTradeRegisterInputSerializer(data=request.data)
@@ -61,6 +69,12 @@ class BotTradeRegisterApi(APIView):
             status=status.HTTP_201_CREATED if registration.created else status.HTTP_200_OK,
         )
 
+    @extend_schema(
+        operation_id="bot_trades_list",
+        parameters=[BotTradeListFilterSerializer],
+        responses=paginated(BotTradeOutputSerializer, "PaginatedBotTradeList"),
+        tags=["reconciliation"],
+    )
     def get(self, request: Request, account_id: int) -> Response:
         # Reading needs only to see the account (support included); writing is checked in post().
         account = bot_trade_account_get_for_reading(user=authenticated_user(request), account_id=account_id)
@@ -78,6 +92,12 @@ class BotTradeRegisterApi(APIView):
 class BotTradeCloseApi(APIView):
     """POST {signal_id, leg, closed_at?}: the bot no longer expects this position. Idempotent."""
 
+    @extend_schema(
+        operation_id="bot_trade_close",
+        request=BotTradeCloseInputSerializer,
+        responses=BotTradeOutputSerializer,
+        tags=["reconciliation"],
+    )
     def post(self, request: Request, account_id: int) -> Response:
         account = bot_trade_account_get_for_writing(user=authenticated_user(request), account_id=account_id)
         serializer = BotTradeCloseInputSerializer(data=request.data)
@@ -94,6 +114,12 @@ class EventListApi(APIView):
     """GET: events of the accounts the user may see, newest first (?account=, ?state=, ?kind=, ?since=).
     `account` of an account the user may not see is a 404."""
 
+    @extend_schema(
+        operation_id="events_list",
+        parameters=[EventListFilterSerializer],
+        responses=paginated(EventOutputSerializer, "PaginatedEventList"),
+        tags=["reconciliation"],
+    )
     def get(self, request: Request) -> Response:
         filters = EventListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -113,6 +139,7 @@ class EventListApi(APIView):
 class EventDetailApi(APIView):
     """GET: one event of an account the user may see."""
 
+    @extend_schema(operation_id="event_detail", responses=EventOutputSerializer, tags=["reconciliation"])
     def get(self, request: Request, event_id: int) -> Response:
         return Response(
             EventOutputSerializer(
@@ -125,6 +152,9 @@ class AccountPositionsApi(APIView):
     """GET: open positions with the matched bot trade, match method and divergences, plus totals (cached per
     account, invalidated when a sync commits)."""
 
+    @extend_schema(
+        operation_id="account_positions", responses=PositionListOutputSerializer, tags=["reconciliation"]
+    )
     def get(self, request: Request, account_id: int) -> Response:
         account = trading_account_get_for_user(user=authenticated_user(request), account_id=account_id)
 
@@ -139,6 +169,11 @@ class AccountReconciliationApi(APIView):
     """GET: the last sync (time, duration, ok or error), matched / unmatched / missing / open divergence counts and
     recent events (cached per account, invalidated when a sync commits)."""
 
+    @extend_schema(
+        operation_id="account_reconciliation",
+        responses=ReconciliationStatusOutputSerializer,
+        tags=["reconciliation"],
+    )
     def get(self, request: Request, account_id: int) -> Response:
         account = trading_account_get_for_user(user=authenticated_user(request), account_id=account_id)
         return Response(
@@ -155,6 +190,12 @@ class AccountReconciliationApi(APIView):
 class EventAcknowledgeApi(APIView):
     permission_classes = [permissions.IsAuthenticated, MayHandleEvents]
 
+    @extend_schema(
+        operation_id="event_acknowledge",
+        request=EventNoteInputSerializer,
+        responses=EventOutputSerializer,
+        tags=["reconciliation"],
+    )
     def post(self, request: Request, event_id: int) -> Response:
         event = event_get_for_user(user=authenticated_user(request), event_id=event_id)
         serializer = EventNoteInputSerializer(data=request.data)
@@ -168,6 +209,12 @@ class EventAcknowledgeApi(APIView):
 class EventResolveApi(APIView):
     permission_classes = [permissions.IsAuthenticated, MayHandleEvents]
 
+    @extend_schema(
+        operation_id="event_resolve",
+        request=EventNoteInputSerializer,
+        responses=EventOutputSerializer,
+        tags=["reconciliation"],
+    )
     def post(self, request: Request, event_id: int) -> Response:
         event = event_get_for_user(user=authenticated_user(request), event_id=event_id)
         serializer = EventNoteInputSerializer(data=request.data)

@@ -59,7 +59,7 @@ class RiskConfigHistoryOutputSerializer(serializers.Serializer):
 
 class TradeSetupSizeInputSerializer(StrictInputSerializer):
     symbol = serializers.CharField(max_length=64)
-    side = serializers.ChoiceField(choices=["buy", "sell"])
+    side = serializers.ChoiceField(choices=[("buy", "Buy"), ("sell", "Sell")])
     entries = serializers.ListField(
         child=serializers.DecimalField(max_digits=20, decimal_places=10, validators=[_positive_price]),
         min_length=1,
