@@ -48,6 +48,7 @@ class GatewayBackend(models.TextChoices):
     SIMULATED = "simulated", "Simulated terminal"
     NATIVE = "native", "Official MetaTrader5 module"
     BRIDGE = "bridge", "Bridge server"
+    EA = "ea", "Expert Advisor push (MT5Guard.mq5)"
 
 
 class AccountStatus(models.TextChoices):

@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include(("reconciliation.api.urls", "reconciliation"), namespace="reconciliation-api")),
     path("", include(("guards.api.urls", "guards"), namespace="guards-api")),
     path("risk/", include(("risk.api.urls", "risk"), namespace="risk-api")),
+    path("ea/", include(("ea.api.urls", "ea"), namespace="ea-api")),
 ]

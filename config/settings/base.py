@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "risk",
     "rules",
     "pipeline",
+    "ea",
 ]
 
 MIDDLEWARE = [
@@ -192,9 +193,9 @@ REST_FRAMEWORK = {
     # Throttles on the shared cache (Redis): per signed-in user, per IP for anonymous callers, and a stricter
     # scope on the token endpoints (password guessing is also locked out by django-axes).
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.ScopedRateThrottle",
+        "core.api.throttling.UserRateThrottle",
+        "core.api.throttling.AnonRateThrottle",
+        "core.api.throttling.ScopedRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "user": env("API_THROTTLE_USER", default="1200/min"),
@@ -233,6 +234,8 @@ MT5_DEFAULT_BACKEND = env("MT5_DEFAULT_BACKEND", default="simulated")
 MT5_BRIDGE_URL = env("MT5_BRIDGE_URL", default="http://127.0.0.1:18812")
 MT5_BRIDGE_SECRET = env("MT5_BRIDGE_SECRET", default="development-bridge-secret" if DEBUG else None)
 MT5_CALL_TIMEOUT_SECONDS = env.float("MT5_CALL_TIMEOUT_SECONDS", default=10.0)
+# How long a close waits for the EA to fetch and answer its command before the outcome counts as unknown.
+MT5_EA_COMMAND_DEADLINE_SECONDS = env.float("MT5_EA_COMMAND_DEADLINE_SECONDS", default=20.0)
 MT5_CIRCUIT_FAILURE_THRESHOLD = env.int("MT5_CIRCUIT_FAILURE_THRESHOLD", default=3)
 MT5_CIRCUIT_RESET_SECONDS = env.float("MT5_CIRCUIT_RESET_SECONDS", default=30.0)
 MT5_RECONNECT_BASE_SECONDS = env.float("MT5_RECONNECT_BASE_SECONDS", default=1.0)

@@ -43,6 +43,8 @@ ADMIN_MATRIX = {
         "trader": ("", []),
     },
     "django_celery_beat.solarschedule": {"owner": ("", []), "support": ("", []), "trader": ("", [])},
+    "ea.eacommand": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},
+    "ea.ealink": {"owner": ("vac", ["rotate_key"]), "support": ("v", []), "trader": ("", [])},
     "guards.accountguardsettings": {
         "owner": ("vacd", ["delete_selected"]),
         "support": ("v", []),

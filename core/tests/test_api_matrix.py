@@ -55,6 +55,10 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("risk-api:config", "patch"): (401, 403, 403, 403, 400, 403),
     ("risk-api:config-history", "get"): (401, 403, 403, 200, 200, 403),
     ("risk-api:trade-setup-size", "post"): (401, 400, 404, 400, 400, 400),
+    # The EA's endpoints authenticate a signed request, never a user: without a signature nobody gets in.
+    ("ea-api:push", "post"): (401,) * 6,
+    ("ea-api:commands", "get"): (401,) * 6,
+    ("ea-api:command-result", "post"): (401,) * 6,
 }
 
 QUERY = {"guards-api:alerts": {"wait": 0}}
@@ -78,12 +82,17 @@ def _v1_routes() -> dict[str, tuple[str, ...]]:
                 view_class = getattr(pattern.callback, "cls", None) or getattr(
                     pattern.callback, "view_class", None
                 )
-                assert view_class is not None, f"{pattern.name}: not a class-based API view"
-                methods = tuple(
-                    m
-                    for m in ("get", "post", "put", "patch", "delete")
-                    if callable(getattr(view_class, m, None))
-                )
+                if (
+                    view_class is None
+                ):  # a plain function view (the EA's signed endpoints): methods from MATRIX
+                    name = f"{namespace}{pattern.name}"
+                    methods = tuple(m for (n, m) in MATRIX if n == name) or ("<no entry>",)
+                else:
+                    methods = tuple(
+                        m
+                        for m in ("get", "post", "put", "patch", "delete")
+                        if callable(getattr(view_class, m, None))
+                    )
                 routes[f"{namespace}{pattern.name}"] = methods
                 ROUTE_PARAMS[f"{namespace}{pattern.name}"] = set(pattern.pattern.converters)
 
@@ -150,6 +159,8 @@ def _kwargs(name: str, role: str, world) -> dict[str, int]:
         kwargs["account_id"] = (world["theirs"] if role == "other" else world["mine"]).pk
     if "ticket" in params:
         kwargs["ticket"] = 9_000_002 if role == "other" else world["position"].ticket
+    if "command_id" in params:
+        kwargs["command_id"] = 1
     if "event_id" in params:
         kwargs["event_id"] = (world["their_event"] if role == "other" else world["event"]).pk
     return kwargs

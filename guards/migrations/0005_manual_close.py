@@ -22,7 +22,7 @@ def grant(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0005_login_audit_roles'),
+        ('accounts', '0006_login_audit_roles'),
         ('guards', '0004_balance_operations'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

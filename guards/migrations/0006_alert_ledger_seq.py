@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0005_login_audit_roles'),
+        ('accounts', '0006_login_audit_roles'),
         ('guards', '0005_manual_close'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

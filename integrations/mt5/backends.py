@@ -1,10 +1,11 @@
-"""The three raw APIs TerminalGateway can drive. The only module that imports `MetaTrader5` (lazily).
+"""The raw APIs TerminalGateway can drive. The only module that imports `MetaTrader5` (lazily).
 
 Each returns an object with the official module's function API:
 
 * `native_api()` — the `MetaTrader5` module itself (Windows, or Wine Python; one terminal per process);
 * `simulated_api(login, server)` — the simulated terminal of that account from the simulator's registry;
-* `bridge_api(url, secret, ...)` — a BridgeClient talking to a bridge server next to a real terminal.
+* `bridge_api(url, secret, ...)` — a BridgeClient talking to a bridge server next to a real terminal;
+* `ea_api(login, server)` — the state an Expert Advisor in the trader's own terminal pushed to us.
 """
 
 from __future__ import annotations
@@ -50,3 +51,13 @@ def bridge_api(url: str, secret: str, *, login: int, server: str, timeout: float
     from integrations.mt5.bridge.client import BridgeClient
 
     return BridgeClient(url, secret, login=login, server=server, timeout=timeout)
+
+
+def ea_api(login: int, server: str, *, command_deadline_seconds: float = 20.0) -> Any:
+    """The account's state as its Expert Advisor last pushed it (integrations/mt5/ea/)."""
+    from integrations.mt5.ea.store import store_get
+    from integrations.mt5.ea.terminal_api import EaTerminalApi
+
+    return EaTerminalApi(
+        login=login, server=server, store=store_get(), command_deadline_seconds=command_deadline_seconds
+    )

@@ -27,7 +27,7 @@ from integrations.mt5.terminal import TerminalGateway
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("simulated", "native", "bridge")
+BACKENDS = ("simulated", "native", "bridge", "ea")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,12 @@ def _build(config: ConnectionConfig) -> ManagedGateway:
         clock = backends.simulated_clock(api)
     elif config.backend == "native":
         api = backends.native_api()
+    elif config.backend == "ea":
+        api = backends.ea_api(
+            config.login,
+            config.server,
+            command_deadline_seconds=float(_setting("MT5_EA_COMMAND_DEADLINE_SECONDS", 20.0)),
+        )
     else:
         url = config.bridge_url or _setting("MT5_BRIDGE_URL", "")
         secret = config.bridge_secret or _setting("MT5_BRIDGE_SECRET", "") or ""

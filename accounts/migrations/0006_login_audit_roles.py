@@ -20,7 +20,7 @@ def grant(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0004_account_health_roles"),
+        ("accounts", "0005_alter_tradingaccount_backend"),
         ("axes", "0010_accessattemptexpiration"),
     ]
 

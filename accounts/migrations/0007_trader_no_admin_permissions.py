@@ -12,7 +12,8 @@ def clear_trader_permissions(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0005_login_audit_roles"),
+        ("accounts", "0006_login_audit_roles"),
+        ("ea", "0002_roles"),
         ("reconciliation", "0002_defaults_and_roles"),
         ("risk", "0002_defaults_and_roles"),
         ("guards", "0002_defaults_and_roles"),
