@@ -4,4 +4,4 @@ from django.urls import re_path
 
 from core.api.views import api_not_found
 
-urlpatterns = [re_path(r"^.*$", api_not_found, name="api-not-found")]
+urlpatterns = [re_path(r"^[\s\S]*$", api_not_found, name="api-not-found")]  # newlines too

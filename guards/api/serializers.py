@@ -76,7 +76,7 @@ class GuardStatusOutputSerializer(serializers.Serializer):
 
 class CloseIntentOutputSerializer(serializers.ModelSerializer):
     account = serializers.IntegerField(source="account_id")
-    actor = serializers.CharField(source="actor.username", default=None)
+    actor = serializers.CharField(source="actor.username", default=None, allow_null=True)
 
     class Meta:
         model = CloseIntent

@@ -90,8 +90,8 @@ class EventOutputSerializer(serializers.ModelSerializer):
     account = serializers.IntegerField(source="account_id")
     bot_trade = serializers.IntegerField(source="bot_trade_id", allow_null=True)
     present = serializers.BooleanField(source="is_present")
-    acknowledged_by = serializers.CharField(source="acknowledged_by.username", default=None)
-    resolved_by = serializers.CharField(source="resolved_by.username", default=None)
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", default=None, allow_null=True)
+    resolved_by = serializers.CharField(source="resolved_by.username", default=None, allow_null=True)
 
     class Meta:
         model = ReconciliationEvent

@@ -32,14 +32,14 @@ class RiskConfigValuesSerializer(serializers.Serializer):
 
 class RiskConfigOutputSerializer(RiskConfigValuesSerializer):
     version = serializers.IntegerField()
-    changed_by = serializers.CharField(source="changed_by.username", default=None)
+    changed_by = serializers.CharField(source="changed_by.username", default=None, allow_null=True)
     changed_at = serializers.DateTimeField()
     reason = serializers.CharField()
 
 
 class RiskConfigHistoryOutputSerializer(serializers.Serializer):
     version = serializers.IntegerField()
-    changed_by = serializers.CharField(source="changed_by.username", default=None)
+    changed_by = serializers.CharField(source="changed_by.username", default=None, allow_null=True)
     changed_at = serializers.DateTimeField()
     reason = serializers.CharField()
     old = serializers.SerializerMethodField()
