@@ -59,22 +59,23 @@ class TradingAccountAdmin(admin.ModelAdmin):
         "label",
         "owner",
         "backend",
+        "margin_mode",
         "status",
         "equity",
         "snapshot_fresh",
         "terminal",
         "password_set",
     )
-    list_filter = ("status", "backend", "server")
+    list_filter = ("status", "backend", "margin_mode", "server")
     search_fields = ("login", "server", "label", "owner__username")
     list_select_related = ("owner", "latest_snapshot", "health")
-    readonly_fields = ("password_set", "latest_snapshot", "created_at", "updated_at")
+    readonly_fields = ("password_set", "margin_mode", "latest_snapshot", "created_at", "updated_at")
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = ["owner", "login", "server", "broker_company", "label", "backend", "connection", "status"]
         if self.has_change_permission(request, obj) or (obj is None and self.has_add_permission(request)):
             fields.append("new_password")
-        return [*fields, "password_set", "latest_snapshot", "created_at", "updated_at"]
+        return [*fields, "password_set", "margin_mode", "latest_snapshot", "created_at", "updated_at"]
 
     @admin.display(boolean=True, description="Password set")
     def password_set(self, obj: TradingAccount) -> bool:
@@ -111,10 +112,11 @@ class AccountSnapshotAdmin(ReadOnlyAdmin):
         "margin",
         "margin_free",
         "margin_level",
+        "margin_mode",
         "currency",
         "source",
     )
-    list_filter = ("source", "currency", "account__server")
+    list_filter = ("source", "margin_mode", "currency", "account__server")
     search_fields = ("account__login",)
     date_hierarchy = "taken_at"
     list_select_related = ("account",)

@@ -288,3 +288,15 @@ def guard_alert_list_after(
     elif not user.is_operator:
         alerts = alerts.filter(account__in=trading_account_list_for_user(user=user).values("pk"))
     return list(alerts.order_by("seq")[:limit])
+
+
+def close_tickets_failed(*, account_id: int, trigger_key: str) -> list[int]:
+    """Tickets that closes under `trigger_key` were asked to close and could not: the latest attempt for the
+    ticket failed (none confirmed, none in flight). What a reset of a halted account leaves open."""
+    latest: dict[int, tuple[int, str]] = {}
+    for ticket, attempt, state in CloseIntent.objects.filter(
+        account_id=account_id, trigger_key=trigger_key
+    ).values_list("ticket", "attempt", "state"):
+        if ticket not in latest or attempt > latest[ticket][0]:
+            latest[ticket] = (attempt, state)
+    return sorted(t for t, (_attempt, state) in latest.items() if state == "failed")

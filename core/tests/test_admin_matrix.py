@@ -64,6 +64,7 @@ ADMIN_MATRIX = {
     "reconciliation.accountsync": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},
     "reconciliation.bottrade": {"owner": ("vc", ["mark_closed"]), "support": ("v", []), "trader": ("", [])},
     "reconciliation.liveposition": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},
+    "reconciliation.netmatch": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},
     "reconciliation.reconciliationevent": {
         "owner": ("vc", ["acknowledge", "resolve"]),
         "support": ("vc", ["acknowledge", "resolve"]),

@@ -47,6 +47,7 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("reconciliation-api:event-resolve", "post"): (401, 403, 403, 400, 400, 403),
     ("guards-api:account-guards", "get"): ACCOUNT_READ,
     ("guards-api:close-intents", "get"): ACCOUNT_READ,
+    ("guards-api:account-guards-reset", "post"): (401, 403, 403, 400, 400, 403),
     ("guards-api:position-close", "post"): (401, 403, 404, 202, 202, 404),
     ("guards-api:positions-close-all", "post"): (401, 403, 404, 202, 202, 404),
     ("guards-api:alerts", "get"): SIGNED_IN,

@@ -166,3 +166,19 @@ class AlertLedgerOutputSerializer(serializers.Serializer):
     results = AlertOutputSerializer(many=True)
     last_seq = serializers.IntegerField(help_text="Pass it as `after` on the next call.")
     has_more = serializers.BooleanField(help_text="More alerts are waiting: call again at once.")
+
+
+class GuardResetInputSerializer(StrictInputSerializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why the guard is reset (kept in the audit).")
+    confirm_open_positions = serializers.BooleanField(
+        default=False,
+        help_text="Required (true) when closes of the liquidation failed: their positions stay open after the reset.",
+    )
+
+
+class GuardResetOutputSerializer(serializers.Serializer):
+    account = serializers.IntegerField(source="account_id")
+    state = serializers.CharField(source="status")
+    reset_at = serializers.DateTimeField()
+    reset_by = serializers.CharField(source="reset_by.username", default=None, allow_null=True)
+    reset_reason = serializers.CharField()

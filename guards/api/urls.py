@@ -4,12 +4,14 @@ from guards.api.views import (
     AccountGuardStatusApi,
     AlertListApi,
     CloseIntentListApi,
+    GuardResetApi,
     PositionCloseApi,
     PositionsCloseAllApi,
 )
 
 urlpatterns = [
     path("accounts/<int:account_id>/guards/", AccountGuardStatusApi.as_view(), name="account-guards"),
+    path("accounts/<int:account_id>/guards/reset/", GuardResetApi.as_view(), name="account-guards-reset"),
     path("accounts/<int:account_id>/close-intents/", CloseIntentListApi.as_view(), name="close-intents"),
     path(
         "accounts/<int:account_id>/positions/<int:ticket>/close/",

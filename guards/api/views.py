@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import connection
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,14 +21,18 @@ from guards.api.serializers import (
     AlertListFilterSerializer,
     CloseIntentListFilterSerializer,
     CloseIntentOutputSerializer,
+    GuardResetInputSerializer,
+    GuardResetOutputSerializer,
     GuardStatusOutputSerializer,
     ManualCloseInputSerializer,
     ManualCloseOutputSerializer,
 )
 from guards.models import CloseTrigger
 from guards.selectors import account_guard_status, close_intent_list_for_account, guard_alert_list_after
+from guards.services import guard_reset
 from guards.services.ledger import AlertWaiter, alerts_sequence, alerts_unsequenced_exist
 from guards.services.manual_close import manual_close_request, request_fingerprint_for
+from guards.services.reset import RESET_PERMISSION
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -55,6 +59,35 @@ class AccountGuardStatusApi(APIView):
             build=lambda: GuardStatusOutputSerializer(account_guard_status(account=account)).data,
         )
         return Response(data)
+
+
+class MayResetGuards(permissions.BasePermission):
+    message = "Only owners and support staff may reset a guard."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return request.user.has_perm(RESET_PERMISSION)
+
+
+class GuardResetApi(APIView):
+    """POST {reason, confirm_open_positions}: the audited reset of a tripped or halted guard (owners and support).
+    Closes still in flight are a 409; closes that failed need confirm_open_positions=true (else a 400 listing
+    them in extra.open_tickets)."""
+
+    permission_classes = [permissions.IsAuthenticated, MayResetGuards]
+
+    @extend_schema(
+        operation_id="account_guards_reset",
+        request=GuardResetInputSerializer,
+        responses=GuardResetOutputSerializer,
+        tags=["guards"],
+    )
+    def post(self, request: Request, account_id: int) -> Response:
+        user = authenticated_user(request)
+        account = trading_account_get_for_user(user=user, account_id=account_id)
+        body = GuardResetInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        state = guard_reset(account=account, actor=user, **body.validated_data)
+        return Response(GuardResetOutputSerializer(state).data)
 
 
 class CloseIntentListApi(APIView):

@@ -41,12 +41,14 @@ from guards.models import (
     GuardSettings,
     GuardState,
     GuardStatus,
+    IntentState,
     Level,
 )
 from guards.selectors import EffectiveGuardSettings, guard_settings_effective
 from guards.services.alerts import alert_build, alerts_record
 from guards.services.dispatch import dispatcher_get
 from guards.services.market import market_guard_evaluate
+from guards.services.retries import halt_trigger_key
 from integrations.mt5.reading import AccountReading
 from integrations.mt5.types import Deal
 
@@ -411,23 +413,24 @@ def _overdue(ctx: _Context) -> None:
         )
 
 
-def halt_trigger_key(trip_id: object) -> str:
-    """One key per liquidation episode: the liquidation and any position that appears while halted share it."""
-    return f"halt:{trip_id}"
-
-
 def _halted_positions(ctx: _Context, *, positions: Sequence[Any]) -> None:
+    """While halted, every open position is closed: a new one is reported and closed under the episode's key; one
+    whose latest attempt failed gets its next attempt once due (the retry schedule's sync-side driver)."""
     state = ctx.state
     if state.status != GuardStatus.HALTED or not positions:
         return
     trigger_key = halt_trigger_key(state.trip_id)
     by_ticket = {int(p.ticket): p for p in positions}
-    known = set(
-        CloseIntent.objects.filter(idempotency_key__in=[f"{trigger_key}:{t}" for t in by_ticket]).values_list(
-            "ticket", flat=True
-        )
-    )
-    new = sorted(t for t in by_ticket if t not in known)
+    latest: dict[int, tuple[int, int, str, datetime | None]] = {}
+    for pk, ticket, attempt, intent_state, retry_at in CloseIntent.objects.filter(
+        account_id=ctx.account_id, trigger_key=trigger_key, ticket__in=list(by_ticket)
+    ).values_list("pk", "ticket", "attempt", "state", "retry_at"):
+        if ticket not in latest or attempt > latest[ticket][1]:
+            latest[ticket] = (pk, attempt, intent_state, retry_at)
+    for pk, _attempt, intent_state, retry_at in latest.values():
+        if intent_state == IntentState.FAILED and (retry_at is None or retry_at <= ctx.now):
+            ctx.actions.append(("retry", {"account_id": ctx.account_id, "intent_id": pk, "countdown": 0.0}))
+    new = sorted(t for t in by_ticket if t not in latest)
     if not new:
         return
     closing = ctx.cfg.close_new_positions_when_halted
@@ -465,6 +468,8 @@ def _dispatch(actions: list[tuple[str, dict[str, Any]]]) -> None:
     for kind, kwargs in actions:
         if kind == "liquidation":
             target.liquidation(**kwargs)
+        elif kind == "retry":
+            target.close_retry(**kwargs)
         else:
             target.closes(**kwargs)
 

@@ -1,6 +1,7 @@
 """Live drill (run by hand, not collected by pytest): the guards on the real stack, with the real clock.
 
     .venv/bin/python -m guards.tests.live_drill            # needs PostgreSQL and Redis on 127.0.0.1
+    DRILL_REDIS_URL=redis://127.0.0.1:6379/9 .venv/bin/python -m guards.tests.live_drill   # another Redis db
 
 What it starts, all of it its own and stopped at the end: a throw-away PostgreSQL database (`guards_drill_<pid>`),
 the MT5 bridge serving simulated terminals (another process: the terminals outlive any worker), and Celery workers
@@ -13,8 +14,12 @@ SYNC_SECONDS) and the market (sim_* helpers through the bridge).
    order is in flight; a new worker starts (its start-up recovery runs, and the liquidation message comes back after
    the broker's visibility timeout). Checked: no position left open, one order per ticket (the intents' write-ahead
    counters, and the closing deals in the terminal's history).
+3. Market closed through the liquidation moment, opened again 30 s after the liquidation started: every failed
+   attempt audited with MARKET_CLOSED 10018, the gaps between attempts (5, 10, 20 s), the time from the opening to
+   the confirmed closes, one closing deal per ticket.
 """
 
+import itertools
 import json
 import os
 import signal
@@ -39,13 +44,15 @@ def _free_port() -> int:
 
 
 PORT = _free_port()
+# Its own Redis database (broker + cache): two drills sharing one would take each other's tasks.
+REDIS_URL = os.environ.get("DRILL_REDIS_URL", "redis://127.0.0.1:6379/14")
 ENV = {
     **os.environ,
     "DJANGO_SETTINGS_MODULE": "config.settings.base",
     "DJANGO_DEBUG": "true",
     "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
-    "REDIS_URL": "redis://127.0.0.1:6379/14",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14",
+    "REDIS_URL": REDIS_URL,
+    "CELERY_BROKER_URL": REDIS_URL,
     "CELERY_VISIBILITY_TIMEOUT": "15",
     "MT5_BRIDGE_SECRET": "drill-secret",
     "MT5_BRIDGE_URL": f"http://127.0.0.1:{PORT}",
@@ -80,6 +87,73 @@ def _kill_group(process: subprocess.Popen) -> None:
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
+
+
+def _market_closed_case(account_for, sync_until) -> dict:  # type: ignore[no-untyped-def]
+    """3. The symbol's market closes just before the liquidation and opens again 30 s after it started: every
+    attempt in between answers MARKET_CLOSED 10018 and is audited; the first attempt after the opening closes."""
+    from guards.models import AlertKind, CloseIntent, GuardAlert, GuardState
+
+    account, sim, gateway = account_for(7103)
+    tickets = [sim.sim_open_manual("EURUSD", "buy", "1.0", comment=f"m{i}") for i in range(2)]
+    from pipeline.services import account_sync
+
+    account_sync(account=account, gateway=gateway)
+    sim.sim_set_price("EURUSD", "1.07400", "1.07410")
+    sim.sim_set_market_open("EURUSD", False)
+    assert sync_until(
+        account,
+        gateway,
+        lambda: CloseIntent.objects.filter(account=account, state="failed").exists(),
+        limit=60,
+    ), "liquidation did not start"
+    started = GuardAlert.objects.get(account=account, kind=AlertKind.LIQUIDATION_STARTED).created_at
+    time.sleep(max(0.0, 30 - (time.time() - started.timestamp())))
+    sim.sim_set_market_open("EURUSD", True)
+    opened_at = time.time()
+    finished = sync_until(
+        account,
+        gateway,
+        lambda: CloseIntent.objects.filter(account=account, state="confirmed").count() == len(tickets),
+        limit=120,
+    )
+    confirmed_at = max(
+        a.created_at.timestamp()
+        for a in GuardAlert.objects.filter(account=account, kind=AlertKind.CLOSE_CONFIRMED)
+    ) if finished else None  # fmt: skip
+    failures = list(
+        GuardAlert.objects.filter(account=account, kind=AlertKind.CLOSE_FAILED).order_by("created_at")
+    )
+    per_ticket: dict[int, list[float]] = {}
+    for alert in failures:
+        per_ticket.setdefault(alert.ticket, []).append(alert.created_at.timestamp())
+    gaps = {t: [round(b - a, 2) for a, b in itertools.pairwise(times)] for t, times in per_ticket.items()}
+    attempts = list(
+        CloseIntent.objects.filter(account=account)
+        .order_by("ticket", "attempt")
+        .values_list("ticket", "attempt", "state", "last_retcode", "order_sends")
+    )
+    closing_deals = {
+        t: len([d for d in sim.history_deals_get(position=t) or () if d.entry == 1]) for t in tickets
+    }
+    return {
+        "finished": finished,
+        "failed_attempts_audited": len(failures),
+        "failure_retcodes": sorted({a.detail.get("retcode") for a in failures}),
+        "gaps_between_failed_attempts_seconds": gaps,
+        "open_to_confirmed_seconds": round(confirmed_at - opened_at, 2) if confirmed_at else None,
+        "intents": attempts,
+        "positions_left": sim.positions_total(),
+        "closing_deals_per_ticket": closing_deals,
+        "state": GuardState.objects.get(account=account).status,
+        "ok": bool(
+            finished
+            and sim.positions_total() == 0
+            and failures
+            and all(a.detail.get("retcode") == 10018 for a in failures)
+            and all(n == 1 for n in closing_deals.values())
+        ),
+    }
 
 
 def main() -> int:
@@ -222,8 +296,15 @@ def main() -> int:
             and all(i["order_sends"] == 1 and i["state"] == "confirmed" for i in intents)
             and all(n == 1 for n in closing_deals.values())
         )
+        report["market_closed"] = _market_closed_case(account_for, sync_until)
         print(json.dumps(report, indent=2, default=str))
-        return 0 if report["killed_worker_ok"] and Decimal(str(report["delay_over_grace_seconds"])) < 2 else 1
+        return (
+            0
+            if report["killed_worker_ok"]
+            and report["market_closed"]["ok"]
+            and Decimal(str(report["delay_over_grace_seconds"])) < 2
+            else 1
+        )
     finally:
         for process in processes:
             _kill_group(process)

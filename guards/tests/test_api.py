@@ -279,3 +279,17 @@ def test_long_poll_answers_when_an_alert_arrives(api_client, support, trader_acc
     body = api_client.get(reverse("guards-api:alerts"), {"after": start, "wait": 20}).json()
     thread.join(10)
     assert [a["message"] for a in body["results"]] == ["while waiting"]
+
+
+def test_support_resets_a_guard_with_a_reason(api_client, support, trader, trader_account):
+    GuardState.objects.create(account=trader_account, status=GuardStatus.WARNING)
+    url = reverse("guards-api:account-guards-reset", kwargs={"account_id": trader_account.pk})
+    api_client.force_authenticate(trader)
+    assert api_client.post(url, {"reason": "mine"}, format="json").status_code == 403
+    api_client.force_authenticate(support)
+    assert api_client.post(url, {}, format="json").status_code == 400
+    response = api_client.post(url, {"reason": "false alarm"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["state"] == "normal"
+    assert response.json()["reset_by"] == "support"
+    assert GuardAlert.objects.filter(account=trader_account, kind=AlertKind.RESET).count() == 1

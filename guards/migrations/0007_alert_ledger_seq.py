@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0006_login_audit_roles'),
-        ('guards', '0005_manual_close'),
+        ('accounts', '0007_login_audit_roles'),
+        ('guards', '0006_manual_close'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -20,7 +20,7 @@ def grant(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0005_alter_tradingaccount_backend"),
+        ("accounts", "0006_margin_mode"),
         ("axes", "0010_accessattemptexpiration"),
     ]
 

@@ -22,8 +22,8 @@ def grant(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0006_login_audit_roles'),
-        ('guards', '0004_balance_operations'),
+        ('accounts', '0007_login_audit_roles'),
+        ('guards', '0005_close_retries'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
