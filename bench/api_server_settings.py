@@ -13,4 +13,9 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {"user": "10000000/min", "anon": "10000000/min", "token": "10000000/min"},
 }
-LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}}
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "ERROR"},
+}
