@@ -111,3 +111,17 @@ def test_unknown_api_url_answers_the_json_error_shape(api_client, trader):
         assert response.status_code == 404
         assert response["Content-Type"].startswith("application/json")
         assert set(response.json()) == {"message", "extra"}
+
+
+def test_a_database_outage_is_a_503_not_a_500(api_client, trader, trader_account, monkeypatch):
+    from django.db import OperationalError
+
+    def down(**kwargs):
+        raise OperationalError("sorry, too many clients already")
+
+    monkeypatch.setattr("accounts.api.views.account_list_filtered", down)
+    api_client.force_authenticate(trader)
+    response = api_client.get(reverse("accounts-api:accounts"))
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert set(response.json()) == {"message", "extra"}

@@ -1,7 +1,7 @@
 """OpenAPI (drf-spectacular): every operation also documents the one error shape, for the statuses it can answer.
 
 `ApiAutoSchema` adds to each operation's responses, unless the view declared them: 400 (validation), 401, 403,
-404 (routes with a path parameter, and every route that takes ?account=), 409 and 429 — all `Error`. `paginated()`
+404, 409, 429 and 503 (database unavailable) — all `Error`. `paginated()`
 builds the page envelope of a list view written as a plain APIView.
 """
 
@@ -46,7 +46,7 @@ ERROR_EXAMPLES = [
     ),
 ]
 
-_ERROR_STATUSES = ("400", "401", "403", "404", "409", "429")
+_ERROR_STATUSES = ("400", "401", "403", "404", "409", "429", "503")
 
 
 class ApiAutoSchema(AutoSchema):
