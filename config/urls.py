@@ -9,5 +9,9 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("api/v1/", include("config.api_urls")),
     path("api/", include("core.api.fallback_urls")),
-    path("", include("core.urls")),
+    path("", include("dashboard.urls")),
+    path("divergences/", include("reconciliation.urls")),
+    path("risk/", include("risk.urls")),
 ]
+
+handler403 = "dashboard.views.permission_denied"

@@ -1,7 +1,9 @@
-"""Every setting and every environment read, with safe development defaults.
+"""Every setting and every environment read.
 
-Production is driven by the environment (no production.py): set DJANGO_DEBUG=false and the secrets below;
-anything secret has no default once DEBUG is off, so a misconfigured deploy fails at start-up.
+DEBUG is off unless DJANGO_DEBUG=true says otherwise (`make run` and the test settings set development explicitly),
+so a deploy that forgets the variable gets production behaviour, not development secrets. Production is driven by
+the environment (no production.py): anything secret has no default once DEBUG is off, so a misconfigured deploy
+fails at start-up.
 """
 
 from datetime import timedelta
@@ -17,7 +19,7 @@ VAR_DIR = BASE_DIR / "var"
 if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
     env.read_env(str(BASE_DIR / ".env"))
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 if DEBUG:
     SECRET_KEY = env("DJANGO_SECRET_KEY", default="django-insecure-development-only-key-change-me")
@@ -56,6 +58,7 @@ INSTALLED_APPS = [
     "rules",
     "pipeline",
     "ea",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -68,6 +71,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "dashboard.middleware.BrowserTimezoneMiddleware",
     # Last, as django-axes requires: turns a lockout flagged during authentication into the lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -86,6 +90,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboard.context_processors.navigation",
             ],
         },
     },
@@ -108,7 +113,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# Every role logs in on /login/ (the admin's login page redirects nowhere else).
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
 
 # Login lockout (django-axes): every authenticate() call — admin login, /login/, the JWT token endpoint — goes
 # through AxesStandaloneBackend first. Failures are stored (AccessAttempt, AccessFailureLog: the audit, read-only
@@ -153,12 +161,28 @@ CACHES = {
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="mt5guard"),
     }
 }
+# redis-py 8 defaults socket_timeout to 5 s, the same as the layer's blocking read (channels_redis BZPOPMIN
+# brpop_timeout = 5): an idle socket's read timed out in the client just as Redis answered, and daphne dropped the
+# websocket. The client's read timeout must exceed the blocking read; a dead Redis is still noticed within it.
+CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS = env.float("CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS", default=30.0)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [env("CHANNEL_LAYER_URL", default=REDIS_URL)], "prefix": "mt5guard:asgi"},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": env("CHANNEL_LAYER_URL", default=REDIS_URL),
+                    "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS,
+                    "socket_connect_timeout": 5,
+                    "health_check_interval": 15,
+                }
+            ],
+            "prefix": "mt5guard:asgi",
+        },
     }
 }
+# Live pages: how often an open socket re-checks that its user may still see what it receives.
+LIVE_ACCESS_RECHECK_SECONDS = env.float("LIVE_ACCESS_RECHECK_SECONDS", default=30.0)
 
 # Celery: late acknowledgement + re-queue on worker loss, so a killed worker's task runs again; the services
 # it calls are idempotent (per-account locks, unique event keys, close intents).
@@ -230,7 +254,19 @@ MT5_CREDENTIALS_KEYS = env.list("MT5_CREDENTIALS_KEYS", default=[])
 MT5_CREDENTIALS_DEV_KEY_FILE = VAR_DIR / "credentials-dev.key"
 
 # The MT5 gateway. Each TradingAccount names its backend (simulated | native | bridge); these are defaults.
-MT5_DEFAULT_BACKEND = env("MT5_DEFAULT_BACKEND", default="simulated")
+# The simulated terminal is for development only: with DEBUG off an active account may not use it (accounts.checks,
+# TradingAccount.clean, accounts.selectors.trading_account_gateway). Not read from the environment on purpose.
+MT5_SIMULATED_ALLOWED = DEBUG
+MT5_DEFAULT_BACKEND = env("MT5_DEFAULT_BACKEND", default="simulated" if DEBUG else "bridge")
+if MT5_DEFAULT_BACKEND not in ("simulated", "native", "bridge", "ea"):
+    raise ImproperlyConfigured(
+        f"MT5_DEFAULT_BACKEND={MT5_DEFAULT_BACKEND!r}: expected one of simulated, native, bridge, ea."
+    )
+if MT5_DEFAULT_BACKEND == "simulated" and not MT5_SIMULATED_ALLOWED:
+    raise ImproperlyConfigured(
+        "MT5_DEFAULT_BACKEND=simulated is refused with DJANGO_DEBUG off: the simulated terminal is for development "
+        "only. Use bridge (docs/DEPLOY-MT5.md) or native."
+    )
 MT5_BRIDGE_URL = env("MT5_BRIDGE_URL", default="http://127.0.0.1:18812")
 MT5_BRIDGE_SECRET = env("MT5_BRIDGE_SECRET", default="development-bridge-secret" if DEBUG else None)
 MT5_CALL_TIMEOUT_SECONDS = env.float("MT5_CALL_TIMEOUT_SECONDS", default=10.0)

@@ -1,5 +1,11 @@
 """Overrides that make tests fast and deterministic. Tests run on PostgreSQL and Redis, the real services."""
 
+import os
+
+# The base settings' development defaults (development secrets, no HTTPS redirect), set explicitly now that
+# DJANGO_DEBUG defaults to off; every value tests depend on is overridden below anyway.
+os.environ.setdefault("DJANGO_DEBUG", "true")
+
 from config.env import env
 from config.settings.base import *  # noqa: F403
 from config.settings.base import BASE_DIR
@@ -26,7 +32,10 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [TEST_REDIS_URL], "prefix": "test:asgi"},
+        "CONFIG": {
+            "hosts": [{"address": TEST_REDIS_URL, "socket_timeout": 30.0, "socket_connect_timeout": 5}],
+            "prefix": "test:asgi",
+        },
     }
 }
 CELERY_BROKER_URL = TEST_REDIS_URL
@@ -48,3 +57,7 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
     "DEFAULT_THROTTLE_RATES": {"user": "100000/min", "anon": "100000/min", "token": "100000/min"},
 }
+
+# Tests drive simulated terminals although DEBUG is off while they run; the refusal has its own tests.
+MT5_SIMULATED_ALLOWED = True
+MT5_DEFAULT_BACKEND = "simulated"

@@ -22,7 +22,7 @@ def grant(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0007_login_audit_roles'),
+        ('accounts', '0008_login_audit_roles'),
         ('guards', '0005_close_retries'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

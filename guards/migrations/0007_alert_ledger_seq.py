@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0007_login_audit_roles'),
+        ('accounts', '0008_login_audit_roles'),
         ('guards', '0006_manual_close'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -12,7 +12,7 @@ def clear_trader_permissions(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0007_login_audit_roles"),
+        ("accounts", "0008_login_audit_roles"),
         ("ea", "0002_roles"),
         ("reconciliation", "0005_net_match"),
         ("risk", "0002_defaults_and_roles"),

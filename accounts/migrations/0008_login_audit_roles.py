@@ -20,7 +20,7 @@ def grant(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0006_margin_mode"),
+        ("accounts", "0007_backend_default_and_broker_clock"),
         ("axes", "0010_accessattemptexpiration"),
     ]
 

@@ -1,8 +1,0 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
-from django.views.decorators.http import require_GET
-
-
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    return redirect("admin:index")
