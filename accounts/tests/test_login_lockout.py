@@ -87,3 +87,13 @@ def test_owner_sees_the_login_audit_read_only(client, owner, trader, api_client)
     assert change.status_code == 403
     attempt.refresh_from_db()
     assert attempt.username == "trader"
+
+
+def test_the_login_page_locks_out_with_the_same_count(client, api_client, trader):
+    for _ in range(LIMIT - 1):
+        _token(api_client, "wrong")  # failures on the API count for the page too (same username and IP)
+    response = client.post("/login/", {"username": "trader", "password": "wrong"})
+    assert response.status_code == 429
+    assert response["Retry-After"] == COOLOFF
+    assert b"Too many failed login attempts" in response.content
+    assert client.post("/login/", {"username": "trader", "password": "trader-pass-123"}).status_code == 429
