@@ -10,6 +10,7 @@ from django.db import transaction
 
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from guards.models import GuardAlert
+from guards.services.ledger import alerts_sequence_after_commit
 from notifications.events import alerts_may_notify
 from notifications.services import notifications_for_alerts
 
@@ -63,6 +64,7 @@ def alerts_record(*, alerts: Sequence[GuardAlert]) -> list[GuardAlert]:
         return []
     with transaction.atomic():
         created = GuardAlert.objects.bulk_create(list(alerts))
+        alerts_sequence_after_commit()  # ledger numbers, in commit order (guards/services/ledger.py)
         for alert in created:
             logger.info("guard alert %s account=%s %s", alert.kind, alert.account_id, alert.message)
             payload = {
