@@ -16,5 +16,7 @@ urlpatterns = [
     path("", include(("guards.api.urls", "guards"), namespace="guards-api")),
     path("risk/", include(("risk.api.urls", "risk"), namespace="risk-api")),
     path("ea/", include(("ea.api.urls", "ea"), namespace="ea-api")),
-    path("notifications/", include(("notifications.api.urls", "notifications"), namespace="notifications-api")),
+    path(
+        "notifications/", include(("notifications.api.urls", "notifications"), namespace="notifications-api")
+    ),
 ]
