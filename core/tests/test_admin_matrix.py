@@ -52,6 +52,26 @@ ADMIN_MATRIX = {
     },
     "guards.balanceoperation": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},
     "guards.closeintent": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},
+    "notifications.notification": {
+        "owner": ("vc", ["retry_now"]),
+        "support": ("vc", ["retry_now"]),
+        "trader": ("", []),
+    },
+    "notifications.notificationpreference": {
+        "owner": ("vacd", ["delete_selected"]),
+        "support": ("v", []),
+        "trader": ("", []),
+    },
+    "notifications.telegramchat": {
+        "owner": ("vacd", ["delete_selected"]),
+        "support": ("v", []),
+        "trader": ("", []),
+    },
+    "notifications.webhookendpoint": {
+        "owner": ("vacd", ["delete_selected"]),
+        "support": ("", []),
+        "trader": ("", []),
+    },
     "guards.guardalert": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},
     "guards.guardsettings": {"owner": ("vc", []), "support": ("v", []), "trader": ("", [])},
     "guards.guardsettingschange": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},

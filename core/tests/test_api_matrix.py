@@ -60,6 +60,11 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("ea-api:push", "post"): (401,) * 6,
     ("ea-api:commands", "get"): (401,) * 6,
     ("ea-api:command-result", "post"): (401,) * 6,
+    ("notifications-api:list", "get"): SIGNED_IN,
+    ("notifications-api:preferences", "get"): SIGNED_IN,
+    ("notifications-api:preferences", "put"): SIGNED_IN,
+    ("notifications-api:preferences", "patch"): SIGNED_IN,
+    ("notifications-api:telegram-link-code", "post"): (401, 201, 201, 201, 201, 201),
 }
 
 QUERY = {"guards-api:alerts": {"wait": 0}}
