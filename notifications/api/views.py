@@ -4,6 +4,7 @@ Telegram link code, and the deliveries they may see (operators: all; others: the
 from typing import Any
 
 from django.db import transaction
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -73,6 +74,7 @@ class NotificationPreferencesApi(APIView):
 class TelegramLinkCodeCreateApi(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
+    @extend_schema(request=None, responses={201: TelegramLinkCodeOutputSerializer})
     def post(self, request: Request) -> Response:
         link = telegram_link_code_create(user=authenticated_user(request))
         data = {
