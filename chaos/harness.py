@@ -224,6 +224,29 @@ class Stack:
         if "web" in names:
             wait_for(lambda: _port_answers(self.web_port), timeout=30, what="web")
 
+    def start_extra(self, kind: str, name: str) -> None:
+        """A second process of a kind (e.g. another beat) under its own name."""
+        command = COMMANDS[kind](self)
+        if kind == "beat":
+            command = [*command[:-1], str(self.workdir / name)]
+        log = (self.workdir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(  # noqa: S603 - our own venv
+            command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def terminal(self, login: int, server: str = "SimBroker-Demo") -> Any:
+        """The bridge's simulated terminal of an account, to script it (sim_* helpers) as the tests do."""
+        from integrations.mt5.bridge.client import BridgeClient
+
+        return BridgeClient(
+            f"http://127.0.0.1:{self.bridge_port}", self.env["MT5_BRIDGE_SECRET"], login=login, server=server
+        )
+
+    def demo_logins(self) -> list[int]:
+        return [
+            row[0] for row in self.postgres.sql("SELECT login FROM accounts_tradingaccount ORDER BY login")
+        ]
+
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
         process = self.processes.pop(name)
         with contextlib.suppress(ProcessLookupError):
