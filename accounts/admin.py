@@ -70,6 +70,7 @@ class TradingAccountAdmin(admin.ModelAdmin):
         "label",
         "owner",
         "backend",
+        "margin_mode",
         "status",
         "equity",
         "snapshot_fresh",
@@ -77,17 +78,17 @@ class TradingAccountAdmin(admin.ModelAdmin):
         "password_set",
         "identity_held",
     )
-    list_filter = ("status", "backend", "server")
+    list_filter = ("status", "backend", "margin_mode", "server")
     actions = ["confirm_terminal_identity"]
     search_fields = ("login", "server", "label", "owner__username")
     list_select_related = ("owner", "latest_snapshot", "health")
-    readonly_fields = ("password_set", "latest_snapshot", "created_at", "updated_at")
+    readonly_fields = ("password_set", "margin_mode", "latest_snapshot", "created_at", "updated_at")
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = ["owner", "login", "server", "broker_company", "label", "backend", "connection", "status"]
         if self.has_change_permission(request, obj) or (obj is None and self.has_add_permission(request)):
             fields.append("new_password")
-        return [*fields, "password_set", "latest_snapshot", "created_at", "updated_at"]
+        return [*fields, "password_set", "margin_mode", "latest_snapshot", "created_at", "updated_at"]
 
     @admin.display(description="Identity hold")
     def identity_held(self, obj: TradingAccount) -> str:
@@ -161,10 +162,11 @@ class AccountSnapshotAdmin(admin.ModelAdmin):
         "margin",
         "margin_free",
         "margin_level",
+        "margin_mode",
         "currency",
         "source",
     )
-    list_filter = ("source", "currency", "account__server")
+    list_filter = ("source", "margin_mode", "currency", "account__server")
     search_fields = ("account__login",)
     date_hierarchy = "taken_at"
     list_select_related = ("account",)

@@ -51,6 +51,18 @@ class GatewayBackend(models.TextChoices):
     EA = "ea", "Expert Advisor push (MT5Guard.mq5)"
 
 
+class MarginMode(models.TextChoices):
+    """ACCOUNT_MARGIN_MODE_*: on the two netting modes a terminal holds one position per symbol."""
+
+    HEDGING = "hedging", "Hedging (one position per trade)"
+    NETTING = "netting", "Netting (one position per symbol)"
+    EXCHANGE = "exchange", "Exchange (netting, one position per symbol)"
+
+    @classmethod
+    def is_netting(cls, value: str) -> bool:
+        return value in (cls.NETTING, cls.EXCHANGE)
+
+
 class AccountStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     PAUSED = "paused", "Paused"
@@ -108,6 +120,13 @@ class TradingAccount(BaseModel):
         related_name="+",
         editable=False,
     )
+    margin_mode = models.CharField(
+        max_length=8,
+        choices=MarginMode.choices,
+        default=MarginMode.HEDGING,
+        editable=False,
+        help_text="As the terminal last reported it (account_info().margin_mode); reconciliation follows it.",
+    )
     # Terminal identity (pipeline.services.identity): the highest ticket any reading showed, and a hold set when a
     # reading is not this account any more (another login, history gone backwards). While held, syncs fail and the
     # guards act on nothing until an operator confirms the account (TerminalIdentityEvent keeps the audit).
@@ -135,6 +154,10 @@ class TradingAccount(BaseModel):
         self.server = (self.server or "").strip()
         if not self.server:
             raise ValidationError({"server": "The trade server name is required."})
+
+    @property
+    def is_netting(self) -> bool:
+        return MarginMode.is_netting(self.margin_mode)
 
     @property
     def has_password(self) -> bool:
@@ -168,6 +191,7 @@ class AccountSnapshot(models.Model):
     margin_free = models.DecimalField(**_MONEY)
     margin_level = models.DecimalField(max_digits=20, decimal_places=4, default=Decimal("0"))
     leverage = models.PositiveIntegerField(default=100)
+    margin_mode = models.CharField(max_length=8, choices=MarginMode.choices, default=MarginMode.HEDGING)
     currency = models.CharField(max_length=8)
     taken_at = models.DateTimeField(db_index=True)
     server_time = models.DateTimeField()

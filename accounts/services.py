@@ -93,6 +93,7 @@ def account_snapshot_record(
         margin_free=state.margin_free,
         margin_level=state.margin_level,
         leverage=state.leverage,
+        margin_mode=str(state.margin_mode),
         currency=state.currency,
         taken_at=taken_at or timezone.now(),
         server_time=state.server_time,
@@ -103,8 +104,10 @@ def account_snapshot_record(
     # query on a path that runs for every account every 10 s.
     snapshot.full_clean(exclude=["account"], validate_constraints=False)
     snapshot.save()
-    account.latest_snapshot = snapshot
-    TradingAccount.objects.filter(pk=account.pk).update(latest_snapshot=snapshot)
+    account.latest_snapshot, account.margin_mode = snapshot, snapshot.margin_mode
+    TradingAccount.objects.filter(pk=account.pk).update(
+        latest_snapshot=snapshot, margin_mode=snapshot.margin_mode
+    )
     return snapshot
 
 

@@ -20,6 +20,7 @@ from reconciliation.matching import (
     BotTrade,
     Deal,
     LivePosition,
+    MarginMode,
     Side,
     SymbolSpec,
     SymbolTable,
@@ -56,6 +57,7 @@ class Account:
     bot_trades: tuple[BotTrade, ...]
     positions: tuple[LivePosition, ...]
     deals: tuple[Deal, ...]
+    margin_mode: MarginMode = "hedging"
 
 
 def _pair(
@@ -162,6 +164,47 @@ def build_dense_fuzzy(*, size: int) -> Account:
     return Account(bot_trades=tuple(trades), positions=tuple(positions), deals=())
 
 
+def build_netting_account(seed: int, *, entries: int = 5) -> Account:
+    """A netting account: on each of the 4 symbols a setup of `entries` bot trades on one side, netted into the
+    symbol's one position (a third of them partly closed: a volume divergence); 20 bot trades, 4 positions."""
+    rng = random.Random(seed)
+    trades: list[BotTrade] = []
+    positions: list[LivePosition] = []
+    for index, canonical in enumerate(BASE_PRICE):
+        side: Side = rng.choice(("buy", "sell"))
+        base = BASE_PRICE[canonical] + POINT[canonical] * rng.randint(-50_000, 50_000)
+        group = [
+            BotTrade(
+                id=f"bt-{seed}-{index}-{leg}",
+                symbol=canonical,
+                side=side,
+                volume=Decimal(rng.randint(1, 50)) / 100,
+                entry_price=base + POINT[canonical] * rng.randint(-30, 30),
+                sl=base - POINT[canonical] * 300 if side == "buy" else base + POINT[canonical] * 300,
+                ticket=seed * 10_000 + index if leg == 0 else None,
+            )
+            for leg in range(entries)
+        ]
+        net = sum((t.volume for t in group), Decimal(0))
+        trades.extend(group)
+        positions.append(
+            LivePosition(
+                ticket=seed * 10_000 + index,
+                time=T0 + index,
+                type=0 if side == "buy" else 1,
+                magic=0,
+                volume=net if rng.random() > 0.33 else net / 2,
+                price_open=base,
+                sl=group[0].sl,
+                tp=None,
+                symbol=f"{canonical}.m",
+                comment="",
+            )
+        )
+    rng.shuffle(trades)
+    return Account(bot_trades=tuple(trades), positions=tuple(positions), deals=(), margin_mode="netting")
+
+
 def measure(name: str, accounts: list[Account], *, runs: int) -> tuple[str, int, int, float, float, float]:
     matched = 0
     start = time.perf_counter()
@@ -172,8 +215,9 @@ def measure(name: str, accounts: list[Account], *, runs: int) -> tuple[str, int,
                 bot_trades=account.bot_trades,
                 positions=account.positions,
                 deals=account.deals,
+                margin_mode=account.margin_mode,
             )
-            matched += len(result.matches)
+            matched += len(result.matches) + len(result.net_matches)
     seconds = time.perf_counter() - start
     reconciles = runs * len(accounts)
     positions = sum(len(account.positions) for account in accounts) // len(accounts)
@@ -186,6 +230,8 @@ def main() -> None:
         ("sync 1000 accounts x 20", [build_account(seed) for seed in range(1, 1001)], 3),
         ("account-200 mixed", [build_account(7, size=200)], 200),
         ("dense fuzzy 200x200", [build_dense_fuzzy(size=200)], 10),
+        ("netting 20 trades/4 pos", [build_netting_account(1)], 5000),
+        ("sync 1000 netting accounts", [build_netting_account(seed) for seed in range(1, 1001)], 3),
     ]
     rows = [measure(name, accounts, runs=runs) for name, accounts, runs in cases]
     header = (

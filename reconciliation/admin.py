@@ -6,6 +6,7 @@
 * Bot trades come from the bot's API: read-only here, plus a "mark closed" action for owners.
 * Symbol overrides: owners edit them (canonical name, pip), support reads them.
 * Sync runs and sync cycles (scheduler status): read-only for owners and support.
+* Net matches (netting accounts): read-only, each with its group's bot trades and the events of its position.
 """
 
 from typing import Any
@@ -17,6 +18,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from core.admin import ReadOnlyAdmin
 from core.api.auth import authenticated_user
@@ -26,6 +30,7 @@ from reconciliation.models import (
     BotTrade,
     BotTradeStatus,
     LivePosition,
+    NetMatch,
     ReconciliationEvent,
     SymbolOverride,
     SyncCycle,
@@ -183,6 +188,7 @@ class BotTradeAdmin(ReadOnlyAdmin):
         "tp",
         "ticket",
         "matched_ticket",
+        "net_match",
         "status",
         "closed_by",
         "created_at",
@@ -291,3 +297,61 @@ class SyncCycleAdmin(ReadOnlyAdmin):
     @admin.display(description="not run")
     def not_run_count(self, obj: SyncCycle) -> int:
         return obj.not_run
+
+
+class NetMatchBotTradeInline(admin.TabularInline):
+    model = BotTrade
+    fk_name = "net_match"
+    fields = ("signal_id", "leg", "side", "volume", "entry_price", "sl", "tp", "ticket", "tag", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(NetMatch)
+class NetMatchAdmin(ReadOnlyAdmin):
+    """What support staff look at on a netting account: the group, its position, what differs, and the events."""
+
+    list_display = (
+        "account",
+        "canonical_symbol",
+        "ticket",
+        "side",
+        "net_volume",
+        "position_volume",
+        "divergence_kinds",
+        "last_seen_at",
+    )
+    list_filter = (("account", admin.RelatedOnlyFieldListFilter), "canonical_symbol", "side")
+    search_fields = ("=ticket", "canonical_symbol", "bot_trades__signal_id")
+    list_select_related = ("account",)
+    readonly_fields = ("events",)
+    inlines = (NetMatchBotTradeInline,)
+
+    @admin.display(description="Divergences")
+    def divergence_kinds(self, obj: NetMatch) -> str:
+        return ", ".join(d["kind"] for d in obj.divergences) or "-"
+
+    @admin.display(description="Events of this position")
+    def events(self, obj: NetMatch) -> str:
+        events = ReconciliationEvent.objects.filter(account_id=obj.account_id, ticket=obj.ticket).order_by(
+            "-first_seen_at"
+        )[:20]
+        if not events:
+            return "-"
+        return format_html_join(
+            mark_safe("<br>"),
+            '<a href="{}">{}</a> ({})',
+            (
+                (
+                    reverse("admin:reconciliation_reconciliationevent_change", args=[e.pk]),
+                    e,
+                    e.get_state_display(),
+                )
+                for e in events
+            ),
+        )

@@ -12,6 +12,8 @@ Decisions where the spec is silent:
 - Integer fields (tickets, time, type, magic, digits) take JSON integers or strings of digits.
 - Bot-trade ids and position tickets must be unique: the result names them.
 - A file shaped like shared/cases/*.json ({"case": {...}, "expected": ...}) is read through its "case".
+- `margin_mode` is exactly "hedging" or "netting" (null counts as absent: hedging); anything else, including
+  MT5's "exchange" or other spellings, is refused rather than guessed.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from typing import Any, TypeVar
 
 from core.casefiles import CaseFileError, case_error, describe
 from reconciliation.matching import (
+    MARGIN_MODES,
     BotTrade,
     Deal,
     LivePosition,
+    MarginMode,
     ReconciliationResult,
     Side,
     SymbolSpec,
@@ -54,6 +58,7 @@ class Case:
     positions: tuple[LivePosition, ...]
     deals: tuple[Deal, ...]
     tolerances: Tolerances
+    margin_mode: MarginMode = "hedging"
 
     def reconcile(self) -> ReconciliationResult:
         return reconcile(
@@ -62,6 +67,7 @@ class Case:
             positions=self.positions,
             deals=self.deals,
             tolerances=self.tolerances,
+            margin_mode=self.margin_mode,
         )
 
 
@@ -189,6 +195,13 @@ def _tolerances(value: object, path: str) -> Tolerances:
     )
 
 
+def _margin_mode(value: object, path: str) -> MarginMode:
+    for mode in MARGIN_MODES:
+        if value == mode:
+            return mode
+    raise case_error(path, f"must be {' or '.join(json.dumps(mode) for mode in MARGIN_MODES)}", value)
+
+
 def _side(value: object, path: str) -> Side:
     if value == "buy":
         return "buy"
@@ -304,6 +317,7 @@ def parse_case(source: str | bytes | Mapping[str, Any]) -> Case:
         root, prefix = root["case"], "case"
     fields = _Fields(root, prefix)
 
+    margin_mode = fields.optional("margin_mode", _margin_mode, "hedging")
     table = fields.required("symbols", _symbols)
     trades = tuple(
         _bot_trade(item, f"{fields.at('bot_trades')}[{i}]", table=table)
@@ -321,7 +335,14 @@ def parse_case(source: str | bytes | Mapping[str, Any]) -> Case:
     tolerances = fields.optional("tolerances", _tolerances, Tolerances())
     _check_unique([trade.id for trade in trades], fields.at("bot_trades"), "id")
     _check_unique([position.ticket for position in positions], fields.at("positions"), "ticket")
-    return Case(symbols=table, bot_trades=trades, positions=positions, deals=deals, tolerances=tolerances)
+    return Case(
+        symbols=table,
+        bot_trades=trades,
+        positions=positions,
+        deals=deals,
+        tolerances=tolerances,
+        margin_mode=margin_mode,
+    )
 
 
 def _check_unique(values: list[Any], path: str, field: str) -> None:

@@ -51,7 +51,8 @@ class BotTrade(BaseModel):
     """A position the signal bot expects on an account. Idempotent on (account, signal_id, leg).
 
     `matched_ticket` remembers the position the sync paired it with; later syncs pass it to the matcher as the
-    ticket, so a pairing sticks (a partial close shows as volume_mismatch instead of missing + unmatched).
+    ticket, so a pairing sticks (a partial close shows as volume_mismatch instead of missing + unmatched). On a
+    netting account it is the symbol's position the trade's group was last matched to (`net_match`).
     `closed_by` is what the deals say about a missing position: `pending` while the look-up is retried.
     """
 
@@ -76,6 +77,15 @@ class BotTrade(BaseModel):
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_by = models.CharField(max_length=16, choices=CloseReason.choices, blank=True)
     matched_ticket = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    net_match = models.ForeignKey(
+        "reconciliation.NetMatch",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="bot_trades",
+        editable=False,
+        help_text="Netting accounts: the group this trade belongs to while it is matched to its symbol's position.",
+    )
     missing_since = models.DateTimeField(null=True, blank=True, editable=False)
     close_lookups = models.PositiveSmallIntegerField(default=0, editable=False)
 
@@ -158,6 +168,38 @@ class LivePosition(models.Model):
         """The opening time as the broker's clock showed it (a fixed-offset aware datetime)."""
         offset = self.opened_at_server_epoch - int(self.opened_at.timestamp())
         return self.opened_at.astimezone(timezone(timedelta(seconds=offset)))
+
+
+class NetMatch(models.Model):
+    """Netting accounts: the open bot trades of one symbol (`bot_trades`) and the one position they net to, as the
+    latest successful sync saw them. One row per account and canonical symbol while the group is matched; the sync
+    deletes it when the group is not (position closed, net zero); its events keep the history."""
+
+    account = models.ForeignKey(
+        "accounts.TradingAccount", on_delete=models.CASCADE, related_name="net_matches"
+    )
+    canonical_symbol = models.CharField(max_length=32)
+    ticket = models.PositiveBigIntegerField(help_text="The symbol's position.")
+    side = models.CharField(
+        max_length=4, choices=Side.choices, help_text="Direction of the net expected volume."
+    )
+    net_volume = models.DecimalField(**_VOLUME, help_text="|buys - sells| of the group's bot trades.")
+    position_volume = models.DecimalField(**_VOLUME)
+    divergences = models.JSONField(default=list, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["account", "canonical_symbol"]
+        verbose_name_plural = "net matches"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "canonical_symbol"], name="uniq_netmatch_account_symbol"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.net_volume} {self.canonical_symbol} -> #{self.ticket}"
 
 
 class SymbolOverride(BaseModel):

@@ -11,6 +11,8 @@ hands it here. Two steps, so that no transaction waits on a terminal:
 
 The number of queries is constant in the number of positions (bulk statements only): bot trades; positions upsert
 and delete, events read and touch; +1 when events open, +1 when bot trades change.
+Netting accounts (one position per symbol; the matcher groups bot trades by symbol) add their NetMatch rows: a read
+and a touch, + writes when a group changes (services/net_matches.py); a hedging account never touches them.
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import connection, models
 
-from accounts.models import TradingAccount
+from accounts.models import MarginMode, TradingAccount
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from integrations.mt5.errors import GatewayError
 from integrations.mt5.gateway import Mt5Gateway
 from integrations.mt5.reading import AccountReading
-from integrations.mt5.types import Deal, Position
+from integrations.mt5.types import AccountState, Deal, Position
 from reconciliation import matching
 from reconciliation.conf import setting
 from reconciliation.models import (
@@ -41,6 +43,7 @@ from reconciliation.models import (
     LivePosition,
 )
 from reconciliation.services.events import Condition, EventChanges, events_apply
+from reconciliation.services.net_matches import divergence_detail, net_matches_store
 from reconciliation.symbols import symbol_table_for_account
 
 logger = logging.getLogger(__name__)
@@ -67,7 +70,14 @@ _LIVE_UPDATE_FIELDS = [
     "bot_trade",
     "match_method",
 ]
-_BOT_TRADE_SYNC_FIELDS = ["matched_ticket", "closed_by", "missing_since", "close_lookups", "updated_at"]
+_BOT_TRADE_SYNC_FIELDS = [
+    "matched_ticket",
+    "net_match",
+    "closed_by",
+    "missing_since",
+    "close_lookups",
+    "updated_at",
+]
 
 
 def _matcher_position(position: Position) -> matching.LivePosition:
@@ -103,6 +113,8 @@ def _matcher_deal(deal: Deal) -> matching.Deal:
 
 
 def _matcher_bot_trade(trade: BotTrade) -> matching.BotTrade:
+    # The ticket the bot gave, or else the one an earlier sync paired the trade with: either way the matcher's
+    # ticket rule holds (matched by that ticket, or missing), so a closed position is never re-paired with another.
     return matching.BotTrade(
         id=str(trade.pk),
         symbol=trade.symbol,
@@ -122,11 +134,6 @@ def _tolerances() -> matching.Tolerances:
     return matching.Tolerances(**{key: Decimal(str(value)) for key, value in values.items()})
 
 
-def _json(value: Any) -> Any:
-    """Decimals as plain strings without trailing zeros, whichever side (database or terminal) they came from."""
-    return format(value.normalize(), "f") if isinstance(value, Decimal) else value
-
-
 class _CloseReasons:
     """Close reasons of missing positions, retried across syncs without blocking: a missing bot trade whose ticket
     is known but whose closing deal is not in the history yet stays `pending`; each later sync asks the terminal
@@ -141,12 +148,11 @@ class _CloseReasons:
         self.min_lookups = setting("RECONCILIATION_CLOSE_REASON_MIN_LOOKUPS")
         self.link_failed = False
 
-    def settle(self, trade: BotTrade, from_deals: str) -> bool:
-        """Update trade.closed_by & co; True when the trade row changed."""
+    def settle(self, trade: BotTrade, from_deals: str, *, ticket: int | None) -> bool:
+        """Update trade.closed_by & co (`ticket`: the position whose deals tell); True when the trade row changed."""
         if trade.closed_by and trade.closed_by != CloseReason.PENDING:
             return False
         before = (trade.closed_by, trade.missing_since, trade.close_lookups)
-        ticket = trade.effective_ticket
         if from_deals != "unknown":
             trade.closed_by = from_deals
         elif ticket is None:
@@ -181,24 +187,64 @@ class _CloseReasons:
 
 
 def _fingerprint(
-    account_id: int, kind: str, *, bot_trade_id: int | None = None, ticket: int | None = None
+    account_id: int,
+    kind: str,
+    *,
+    bot_trade_id: int | None = None,
+    ticket: int | None = None,
+    net: bool = False,
 ) -> str:
-    return (
-        f"{account_id}:{kind}:bt{bot_trade_id}"
-        if bot_trade_id is not None
-        else f"{account_id}:{kind}:t{ticket}"
-    )
+    if bot_trade_id is not None:
+        return f"{account_id}:{kind}:bt{bot_trade_id}"
+    # A net match's divergence belongs to the symbol's position, whichever bot trades its group holds today.
+    return f"{account_id}:{kind}:{'net' if net else 't'}{ticket}"
 
 
 @dataclass
 class _Outcome:
     conditions: list[Condition]
     changed_trades: dict[int, BotTrade]
-    position_links: dict[int, tuple[int, str]]  # ticket -> (bot trade id, method)
+    position_links: dict[int, tuple[int | None, str]]  # ticket -> (bot trade id, method)
     canonical: dict[str, str]
     matched: int
     unmatched: int
     missing: int
+    netting: bool = False  # this reading's margin mode
+    was_netting: bool = (
+        False  # the account's, as stored before this reading (NetMatch rows may need clearing)
+    )
+    net_matches: tuple[matching.NetMatch, ...] = ()
+
+
+def _is_netting(state: AccountState) -> bool:
+    return MarginMode.is_netting(str(state.margin_mode))
+
+
+def _not_missing(trade: BotTrade, changed: dict[int, BotTrade], *, ticket: int | None) -> None:
+    """The trade is accounted for (matched, or in a group that nets to zero): clear any missing state."""
+    moved = ticket is not None and trade.matched_ticket != ticket
+    if moved or trade.closed_by or trade.missing_since:
+        if ticket is not None:
+            trade.matched_ticket = ticket
+        trade.closed_by, trade.missing_since, trade.close_lookups = "", None, 0
+        changed[trade.pk] = trade
+
+
+def _net_conditions(
+    *, account: TradingAccount, net: matching.NetMatch, members: list[BotTrade]
+) -> list[Condition]:
+    labels = [f"{trade.signal_id}#{trade.leg}" for trade in members]
+    return [
+        Condition(
+            fingerprint=_fingerprint(account.pk, divergence.kind, ticket=net.ticket, net=True),
+            kind=divergence.kind,
+            bot_trade_id=None,
+            ticket=net.ticket,
+            symbol=net.symbol,
+            detail={**divergence_detail(divergence), "bot_trades": labels},
+        )
+        for divergence in net.divergences
+    ]
 
 
 def _reconcile(
@@ -209,46 +255,34 @@ def _reconcile(
     trades: list[BotTrade],
     now: datetime,
 ) -> _Outcome:
-    tickets = {position.ticket for position in reading.positions}
-    # A trade whose own position (found by an earlier sync) is gone is missing; it is not re-matched to another.
-    gone_sticky = [
-        t for t in trades if t.ticket is None and t.matched_ticket and t.matched_ticket not in tickets
-    ]
-    gone_ids = {t.pk for t in gone_sticky}
-    candidates = [t for t in trades if t.pk not in gone_ids]
+    netting = _is_netting(reading.state)
     table = symbol_table_for_account(
         account=account,
         gateway=gateway,
         terminal_names=(position.symbol for position in reading.positions),
-        canonical_names=(t.symbol for t in candidates),
+        canonical_names=(t.symbol for t in trades),
     )
     # Balance operations (deposits, credit, bonus) are never part of a position's life, nor its P/L.
     deals = [_matcher_deal(deal) for deal in reading.deals or () if deal.type not in BALANCE_OPERATION_TYPES]
     result = matching.reconcile(
         symbols=table,
-        bot_trades=[_matcher_bot_trade(t) for t in candidates],
+        bot_trades=[_matcher_bot_trade(t) for t in trades],
         positions=[_matcher_position(p) for p in reading.positions],
         deals=deals,
         tolerances=_tolerances(),
+        margin_mode="netting" if netting else "hedging",
     )
     by_id = {t.pk: t for t in trades}
     changed: dict[int, BotTrade] = {}
     conditions: list[Condition] = []
-    links: dict[int, tuple[int, str]] = {}
+    links: dict[int, tuple[int | None, str]] = {}
 
     for match in result.matches:
         trade = by_id[int(match.bot_trade_id)]
         # A ticket match on the ticket an earlier sync found (not one the bot gave) is that earlier pairing kept.
         kept = match.method == "ticket" and trade.ticket is None
         links[match.ticket] = (trade.pk, "kept" if kept else match.method)
-        if trade.matched_ticket != match.ticket or trade.closed_by or trade.missing_since:
-            trade.matched_ticket, trade.closed_by, trade.missing_since, trade.close_lookups = (
-                match.ticket,
-                "",
-                None,
-                0,
-            )
-            changed[trade.pk] = trade
+        _not_missing(trade, changed, ticket=match.ticket)
         for divergence in match.divergences:
             conditions.append(
                 Condition(
@@ -257,9 +291,19 @@ def _reconcile(
                     bot_trade_id=trade.pk,
                     ticket=match.ticket,
                     symbol=trade.symbol,
-                    detail={key: _json(value) for key, value in divergence.detail.items()},
+                    detail=divergence_detail(divergence),
                 )
             )
+
+    for net in result.net_matches:
+        members = [by_id[int(bot_trade_id)] for bot_trade_id in net.bot_trade_ids]
+        links[net.ticket] = (None, "net")
+        for trade in members:
+            _not_missing(trade, changed, ticket=net.ticket)
+        conditions.extend(_net_conditions(account=account, net=net, members=members))
+    for group in result.zero_net_groups:
+        for bot_trade_id in group.bot_trade_ids:  # they expect no position: neither matched nor missing
+            _not_missing(by_id[int(bot_trade_id)], changed, ticket=None)
 
     for unmatched in result.unmatched_positions:
         conditions.append(
@@ -275,10 +319,17 @@ def _reconcile(
 
     grace = timedelta(seconds=setting("RECONCILIATION_MISSING_GRACE_SECONDS"))
     reasons = _CloseReasons(gateway=gateway, now=now)
-    missing = [(by_id[int(m.bot_trade_id)], m.closed_by) for m in result.missing_positions]
-    missing += [(t, matching.close_reason(ticket=t.matched_ticket, deals=deals)) for t in gone_sticky]
     reported = 0
-    for trade, from_deals in missing:
+    for missing in result.missing_positions:
+        trade = by_id[int(missing.bot_trade_id)]
+        # Netting: the group's trades close with the symbol's position they were last matched to, so that
+        # position's deals tell why; the bot's own ticket (an order that added to it) may tell nothing.
+        ticket = (trade.matched_ticket or trade.ticket) if netting else trade.effective_ticket
+        from_deals = (
+            matching.close_reason(ticket=ticket, deals=deals)
+            if netting and ticket != trade.ticket
+            else missing.closed_by
+        )
         if trade.matched_ticket is None:
             # Never matched yet: the order may not have filled. Reported once it has been unmatched for the grace
             # period, counted on the syncs' clock (`now`, virtual in scenarios), not the registration time.
@@ -288,14 +339,14 @@ def _reconcile(
             if now - trade.missing_since < grace:
                 continue
         reported += 1
-        if reasons.settle(trade, from_deals):
+        if reasons.settle(trade, from_deals, ticket=ticket):
             changed[trade.pk] = trade
         conditions.append(
             Condition(
                 fingerprint=_fingerprint(account.pk, "missing_position", bot_trade_id=trade.pk),
                 kind="missing_position",
                 bot_trade_id=trade.pk,
-                ticket=trade.effective_ticket,
+                ticket=ticket,
                 symbol=trade.symbol,
                 detail={"closed_by": trade.closed_by, "signal_id": trade.signal_id, "leg": trade.leg},
             )
@@ -306,9 +357,12 @@ def _reconcile(
         changed_trades=changed,
         position_links=links,
         canonical=canonical,
-        matched=len(result.matches),
+        matched=len(result.matches) + sum(len(net.bot_trade_ids) for net in result.net_matches),
         unmatched=len(result.unmatched_positions),
         missing=reported,
+        netting=netting,
+        was_netting=account.is_netting,
+        net_matches=result.net_matches,
     )
 
 
@@ -412,6 +466,7 @@ class ReconciliationOutcome:
 
     outcome: _Outcome
     positions: Sequence[Position]
+    trades: Sequence[BotTrade]  # every open bot trade of the account, as read for the matcher
 
     @property
     def matched(self) -> int:
@@ -446,7 +501,7 @@ def reconciliation_prepare(
     for condition in outcome.conditions:
         if condition.kind == "unmatched_position" and condition.ticket in unmatched_details:
             condition.detail.update(unmatched_details[condition.ticket])
-    return ReconciliationOutcome(outcome=outcome, positions=reading.positions)
+    return ReconciliationOutcome(outcome=outcome, positions=reading.positions, trades=trades)
 
 
 def reconciliation_store(
@@ -455,6 +510,15 @@ def reconciliation_store(
     """Store what reconciliation_prepare concluded. Runs inside the caller's transaction."""
     outcome = prepared.outcome
     live = _positions_store(account=account, positions=prepared.positions, outcome=outcome, now=now)
+    if outcome.netting or outcome.was_netting:
+        for trade in net_matches_store(
+            account=account,
+            net_matches=outcome.net_matches,
+            position_volumes={p.ticket: p.volume for p in prepared.positions},
+            trades=prepared.trades,
+            now=now,
+        ):
+            outcome.changed_trades[trade.pk] = trade
     if outcome.changed_trades:
         for trade in outcome.changed_trades.values():
             trade.updated_at = now

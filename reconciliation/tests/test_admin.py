@@ -10,6 +10,7 @@ from reconciliation.models import (
     AccountSync,
     BotTradeStatus,
     EventState,
+    NetMatch,
     ReconciliationEvent,
     SymbolOverride,
     SyncCycle,
@@ -158,3 +159,47 @@ def test_owner_marks_bot_trades_closed(client, owner):
     )
     trade.refresh_from_db()
     assert trade.status == BotTradeStatus.CLOSED
+
+
+def test_support_sees_a_net_match_with_its_bot_trades_and_events(client, support):
+    account = TradingAccountFactory()
+    now = timezone.now()
+    net = NetMatch.objects.create(
+        account=account,
+        canonical_symbol="GBPUSD",
+        ticket=990001,
+        side="sell",
+        net_volume="0.6",
+        position_volume="0.5",
+        divergences=[{"kind": "volume_mismatch", "expected": "0.6", "actual": "0.5"}],
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+    for leg in (1, 2):
+        BotTradeFactory(account=account, signal_id="sig-7", leg=leg, symbol="GBPUSD", net_match=net)
+    ReconciliationEvent.objects.create(
+        account=account,
+        kind="volume_mismatch",
+        fingerprint=f"{account.pk}:volume_mismatch:net990001",
+        ticket=990001,
+        symbol="GBPUSD",
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+    client.force_login(support)
+
+    listing = client.get(reverse("admin:reconciliation_netmatch_changelist"))
+    page = client.get(reverse("admin:reconciliation_netmatch_change", args=[net.pk]))
+
+    assert listing.status_code == 200
+    assert b"volume_mismatch" in listing.content
+    assert page.status_code == 200
+    assert page.content.count(b"sig-7") >= 2
+    assert b"Volume mismatch on ticket 990001" in page.content
+
+
+def test_trading_accounts_show_their_margin_mode(client, support):
+    TradingAccountFactory(margin_mode="netting")
+    client.force_login(support)
+    listing = client.get(reverse("admin:accounts_tradingaccount_changelist"))
+    assert b"Netting (one position per symbol)" in listing.content

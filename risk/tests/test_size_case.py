@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 
+from core.shared_cases import shared_case_path
 from risk.case_file import CaseFileError, parse_case
 from risk.sizing import SizingConfig
 
 D = Decimal
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = (
-    Path(__file__).resolve().parents[3] / "shared" / "cases" / "size-example.json"
-)  # shared/ sits beside the checkout
+EXAMPLE = shared_case_path("size-example.json")
 
 # The case file of shared/spec/sizing.md, verbatim.
 SPEC_CASE_TEXT = """{

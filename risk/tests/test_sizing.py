@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from decimal import Decimal, DecimalException
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core.shared_cases import shared_case_path
 from risk.case_file import parse_case
 from risk.sizing import (
     AccountState,
@@ -24,9 +24,7 @@ from risk.sizing import (
 )
 
 D = Decimal
-EXAMPLE = (
-    Path(__file__).resolve().parents[3] / "shared" / "cases" / "size-example.json"
-)  # shared/ sits beside the checkout
+EXAMPLE = shared_case_path("size-example.json")
 
 ACCOUNT = AccountState(
     currency="USD", balance=D(10000), equity=D(10000), margin_free=D(9500), snapshot_age_seconds=12

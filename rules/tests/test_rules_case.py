@@ -12,9 +12,10 @@ import pytest
 from django.core.management import call_command
 
 from core.casefiles import CaseFileError
+from core.shared_cases import shared_case_path
 from rules.case_file import parse_case
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "cases" / "rules-example.json"
+EXAMPLE = shared_case_path("rules-example.json")
 
 
 def example() -> dict[str, Any]:

@@ -19,7 +19,13 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import TradingAccount
 from integrations.mt5 import constants as mt5
 from integrations.mt5.bridge.client import BridgeClient
-from pipeline.management.commands.seed_demo_users import DEMO_ACCOUNTS, DEMO_SERVER, demo_account_password
+from pipeline.management.commands.seed_demo_users import (
+    DEMO_ACCOUNTS,
+    DEMO_NETTING_LOGINS,
+    demo_account_password,
+    demo_account_server,
+)
+from reconciliation.selectors import bot_trade_list_for_account
 from reconciliation.services import bot_trade_close, bot_trade_register
 
 logger = logging.getLogger(__name__)
@@ -29,6 +35,7 @@ SYMBOLS_BY_LABEL = {
     "Alice FX": ["EURUSD", "GBPUSD", "USDJPY"],
     "Alice Gold": ["XAUUSD", "XAGUSD"],
     "Bob Indices": ["US500", "GER40"],
+    "Bob Netting FX": ["EURUSD", "GBPUSD"],
 }
 DEFAULT_SYMBOLS = ["EURUSD", "XAUUSD"]
 MAX_OPEN = 8
@@ -49,7 +56,11 @@ class Command(BaseCommand):
             raise CommandError("run_demo_market is for development only (DJANGO_DEBUG is off).")
         rng = random.Random(options["seed"])
         balances = {login: balance for _owner, login, _label, balance in DEMO_ACCOUNTS}
-        accounts = list(TradingAccount.objects.filter(server=DEMO_SERVER, login__in=balances))
+        accounts = [
+            account
+            for account in TradingAccount.objects.filter(login__in=balances)
+            if account.server == demo_account_server(account.login)
+        ]
         clients = {a.pk: self._client(a) for a in accounts}
         for account in accounts:
             self._provision(clients[account.pk], account, balances[account.login])
@@ -75,19 +86,31 @@ class Command(BaseCommand):
         )
 
     def _provision(self, client: BridgeClient, account: TradingAccount, balance: str) -> None:
+        netting = account.login in DEMO_NETTING_LOGINS
+        password = demo_account_password(account.login)
         for _ in range(30):  # the bridge starts alongside us
             try:
                 client.sim_create_account(
                     balance=balance,
-                    password=demo_account_password(account.login),
-                    margin_mode="hedging",
+                    password=password,
+                    margin_mode="netting" if netting else "hedging",
                     seed=account.login,
                 )
+                client.initialize(login=account.login, password=password, server=account.server)
                 return
             except Exception:  # exists already (a restart of this process) or the bridge is not up yet
                 if client.account_info() is not None or client.initialize(
-                    login=account.login, password=demo_account_password(account.login), server=account.server
+                    login=account.login, password=password, server=account.server
                 ):
+                    info = client.account_info()
+                    if (
+                        netting
+                        and info is not None
+                        and info.margin_mode != mt5.ACCOUNT_MARGIN_MODE_RETAIL_NETTING
+                    ):
+                        # A sync reached the bridge first, which opened a default (hedging) account: start over.
+                        client.sim_remove_account()
+                        continue
                     return
                 time.sleep(1)
 
@@ -115,6 +138,8 @@ class Command(BaseCommand):
         self, rng: random.Random, client: BridgeClient, account: TradingAccount, symbol: str
     ) -> None:
         client.symbol_select(symbol, True)  # as with the real terminal, ticks need the symbol in Market Watch
+        if account.login in DEMO_NETTING_LOGINS:
+            self._bot_forgets_closed_setups(client, account, symbol)
         info, tick = client.symbol_info(symbol), client.symbol_info_tick(symbol)
         side = rng.choice(["buy", "sell"])
         price = Decimal(str(tick.ask if side == "buy" else tick.bid))
@@ -185,6 +210,15 @@ class Command(BaseCommand):
                 tag=tag,
                 ticket=ticket,
             )
+
+    @staticmethod
+    def _bot_forgets_closed_setups(client: BridgeClient, account: TradingAccount, symbol: str) -> None:
+        """Netting: once the symbol's position is gone (a trader closed it), the bot closes its trades there before
+        a new setup, as a real bot does when it learns; else every new entry would join the closed group."""
+        if client.positions_get(symbol=symbol):
+            return
+        for trade in bot_trade_list_for_account(account=account, status="open").filter(symbol=symbol):
+            bot_trade_close(bot_trade=trade)
 
     @staticmethod
     def _volume(info: Any, rng: random.Random) -> Decimal:

@@ -25,8 +25,16 @@ DEMO_ACCOUNTS = [
     ("trader", 7_100_001, "Alice FX", "10000"),
     ("trader", 7_100_002, "Alice Gold", "25000"),
     ("trader2", 7_100_003, "Bob Indices", "50000"),
+    ("trader2", 7_100_004, "Bob Netting FX", "20000"),
 ]
 DEMO_SERVER = "SimBroker-Demo"
+# Accounts on a netting server (one position per symbol): the pages show both kinds of reconciliation.
+DEMO_NETTING_SERVER = "SimBroker-Netting"
+DEMO_NETTING_LOGINS = frozenset({7_100_004})
+
+
+def demo_account_server(login: int) -> str:
+    return DEMO_NETTING_SERVER if login in DEMO_NETTING_LOGINS else DEMO_SERVER
 
 
 def demo_account_password(login: int) -> str:
@@ -50,11 +58,12 @@ class Command(BaseCommand):
                     user.save(update_fields=["password"])
                 users[username] = user
             for username, login, label, _balance in DEMO_ACCOUNTS:
-                if not TradingAccount.objects.filter(login=login, server=DEMO_SERVER).exists():
+                server = demo_account_server(login)
+                if not TradingAccount.objects.filter(login=login, server=server).exists():
                     trading_account_create(
                         owner=users[username],
                         login=login,
-                        server=DEMO_SERVER,
+                        server=server,
                         label=label,
                         password=demo_account_password(login),
                         backend=GatewayBackend.BRIDGE,

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0005_alter_tradingaccount_backend'),
+        ('accounts', '0006_margin_mode'),
     ]
 
     operations = [

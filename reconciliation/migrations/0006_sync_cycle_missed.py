@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reconciliation', '0004_accountsync_step_errors'),
+        ('reconciliation', '0005_net_match'),
     ]
 
     operations = [
