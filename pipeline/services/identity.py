@@ -45,7 +45,9 @@ def _mismatch(*, account: TradingAccount, reading: AccountReading) -> tuple[str,
     known = set(stored)
     tickets = {p.ticket for p in reading.positions}
     reused = sorted(
-        p.ticket for p in reading.positions if p.ticket in stored and stored[p.ticket] != (p.symbol, p.time_epoch)
+        p.ticket
+        for p in reading.positions
+        if p.ticket in stored and stored[p.ticket] != (p.symbol, p.time_epoch)
     )
     if reused:
         return (
