@@ -289,3 +289,23 @@ class Stack:
             row[0]
             for row in self.postgres.sql("SELECT id FROM accounts_tradingaccount WHERE status = 'active'")
         }
+
+
+REPORT = ROOT / "var" / "chaos-report.json"
+
+
+def report(fault: str, **figures: Any) -> None:
+    """Keep a fault's measured figures (recovery seconds, losses, duplicates) for docs/RELIABILITY.md."""
+    import json
+
+    REPORT.parent.mkdir(exist_ok=True)
+    data = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+    data[fault] = figures
+    REPORT.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def timed_wait(predicate: Callable[[], Any], *, timeout: float, what: str) -> float:
+    """wait_for, returning how many seconds it took."""
+    started = time.monotonic()
+    wait_for(predicate, timeout=timeout, what=what)
+    return round(time.monotonic() - started, 1)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from chaos.harness import Stack, wait_for
+from chaos.harness import Stack, report, timed_wait, wait_for
 from chaos.test_services import ONE_CYCLE, SYNC_INTERVAL, _every_account_synced_after
 
 
@@ -24,8 +24,11 @@ def test_worker_sigkilled_mid_cycle_its_accounts_sync_again_within_one_cycle(sta
     stack.start("worker")
     # The dead worker's locks die with it (one lock lifetime, 10 s), so the next cycles sync every account; with a
     # lock that outlives the sync's time limit (45 s) they were skipped for four cycles.
-    wait_for(lambda: _every_account_synced_after(stack, mark), timeout=ONE_CYCLE, what="syncs after the kill")
+    recovery = timed_wait(
+        lambda: _every_account_synced_after(stack, mark), timeout=ONE_CYCLE, what="syncs after the kill"
+    )
     assert "was orphaned" in stack.log("worker")
+    report("worker_sigkill_mid_sync", recovery_seconds=recovery)
 
 
 @pytest.mark.chaos
@@ -44,3 +47,5 @@ def test_two_beats_at_once_never_sync_an_account_twice_at_the_same_time(stack: S
            WHERE state <> 'resolved' GROUP BY account_id, fingerprint HAVING count(*) > 1"""
     )
     assert duplicated == []
+    syncs = stack.postgres.sql("SELECT count(*) FROM reconciliation_accountsync")[0][0]
+    report("two_beats", overlapping_syncs=0, duplicated_events=0, syncs=syncs)
