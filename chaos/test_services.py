@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from chaos.harness import Stack, wait_for
+from chaos.harness import Stack, report, timed_wait, wait_for
 
 SYNC_INTERVAL = 10  # seconds: the beat interval setup_periodic_tasks declares
 ONE_CYCLE = SYNC_INTERVAL + 15  # a cycle, plus start-up of the next sync and the reconnects
@@ -27,9 +27,10 @@ def test_postgres_down_30s_every_account_syncs_again_within_one_cycle(stack: Sta
     time.sleep(30)
     stack.postgres.start()
     mark = stack.last_sync_id()
-    wait_for(
+    recovery = timed_wait(
         lambda: _every_account_synced_after(stack, mark), timeout=ONE_CYCLE, what="syncs after the outage"
     )
+    report("postgres_down_30s", recovery_seconds=recovery)
     for name in ("bridge", "worker", "beat"):
         assert stack.alive(name), f"{name} died during the outage:\n{stack.log(name)[-3000:]}"
 
@@ -54,7 +55,7 @@ def test_redis_down_30s_nothing_dies_statistics_stay_and_the_gap_is_recorded(sta
     time.sleep(30)
     stack.redis.start()  # comes back empty: no persistence, like the machine's
     mark = stack.last_sync_id()
-    wait_for(
+    recovery = timed_wait(
         lambda: _every_account_synced_after(stack, mark),
         timeout=ONE_CYCLE + 10,
         what="syncs after the outage",
@@ -67,4 +68,13 @@ def test_redis_down_30s_nothing_dies_statistics_stay_and_the_gap_is_recorded(sta
         lambda: stack.postgres.sql("SELECT count(*) FROM reconciliation_synccycle WHERE missed")[0][0] >= 1,
         timeout=ONE_CYCLE,
         what="the missed cycles on record",
+    )
+    missed = stack.postgres.sql(
+        "SELECT coalesce(sum(missed_cycles), 0) FROM reconciliation_synccycle WHERE missed"
+    )
+    report(
+        "redis_down_30s",
+        recovery_seconds=recovery,
+        finished_cycles_kept=len(before),
+        missed_cycles=missed[0][0],
     )
