@@ -27,8 +27,10 @@ from guards.models import (
     GuardSettingsChange,
     GuardState,
 )
+from guards.selectors import close_tickets_failed
 from guards.services import guard_reset, guard_settings_update
 from guards.services.reset import RESET_PERMISSION
+from guards.services.retries import halt_trigger_key
 
 HISTORY_ROWS = 20
 
@@ -171,6 +173,11 @@ class GuardResetForm(forms.Form):
         max_length=2000,
         help_text="Required. Kept in the audit trail with your name.",
     )
+    confirm_open_positions = forms.BooleanField(
+        required=False,
+        label="The positions listed as left open stay open",
+        help_text="Required when a liquidation could not close every position: the reset stops its retries.",
+    )
 
 
 @admin.register(GuardState)
@@ -196,6 +203,7 @@ class GuardStateAdmin(ReadOnlyAdmin):
                         account=state.account,
                         actor=request.user,  # type: ignore[arg-type]
                         reason=form.cleaned_data["reason"],
+                        confirm_open_positions=form.cleaned_data["confirm_open_positions"],
                     )
                     done += 1
                 except ApplicationError as exc:
@@ -208,7 +216,15 @@ class GuardStateAdmin(ReadOnlyAdmin):
             "title": "Reset guards",
             "opts": self.model._meta,
             "form": form,
-            "states": queryset.select_related("account"),
+            "states": [
+                (
+                    state,
+                    close_tickets_failed(account_id=state.pk, trigger_key=halt_trigger_key(state.trip_id))
+                    if state.trip_id
+                    else [],
+                )
+                for state in queryset.select_related("account")
+            ],
             "selected": [str(pk) for pk in queryset.values_list("pk", flat=True)],
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "action": "reset_guards",

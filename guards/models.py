@@ -442,10 +442,38 @@ class CloseIntent(BaseModel):
     outcome = models.JSONField(default=dict, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    attempt = models.PositiveIntegerField(
+        default=1, help_text="Attempt number for this position under this trigger (a retry is a new intent)."
+    )
+    retry_of = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="retried_by",
+        help_text="The failed attempt this one retries (at most one retry per failed attempt).",
+    )
+    retry_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Failed: when the next attempt is due. Open: when to read the terminal again. "
+        "Empty: nothing scheduled.",
+    )
+    absent_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="First read (connected terminal, no closing deal) that did not find the position.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["state", "updated_at"], name="closeintent_state_updated")]
+        indexes = [
+            models.Index(fields=["state", "updated_at"], name="closeintent_state_updated"),
+            models.Index(
+                fields=["retry_at"], name="closeintent_retry_due", condition=Q(retry_at__isnull=False)
+            ),
+            models.Index(fields=["account", "ticket"], name="closeintent_account_ticket"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(state__in=[s.value for s in IntentState]), name="closeintent_state_valid"

@@ -142,3 +142,15 @@ def close_intent_list_open(*, account: TradingAccount | None = None) -> QuerySet
     if account is not None:
         intents = intents.filter(account_id=account.pk)
     return intents.order_by("created_at", "pk")
+
+
+def close_tickets_failed(*, account_id: int, trigger_key: str) -> list[int]:
+    """Tickets that closes under `trigger_key` were asked to close and could not: the latest attempt for the
+    ticket failed (none confirmed, none in flight). What a reset of a halted account leaves open."""
+    latest: dict[int, tuple[int, str]] = {}
+    for ticket, attempt, state in CloseIntent.objects.filter(
+        account_id=account_id, trigger_key=trigger_key
+    ).values_list("ticket", "attempt", "state"):
+        if ticket not in latest or attempt > latest[ticket][0]:
+            latest[ticket] = (attempt, state)
+    return sorted(t for t, (_attempt, state) in latest.items() if state == "failed")

@@ -4,8 +4,10 @@
   worker loss: a worker killed mid-liquidation leaves the message to another worker, and the service is idempotent
   (the trip id names the episode; close intents are keyed and re-read the terminal before any retry).
 * `account_positions_close` closes positions that appeared while halted or that the market guard marked.
-* `close_intents_complete` completes intents left pending/sent/unresolved; periodic (GUARDS_PERIODIC_TASKS, to be
-  declared by setup_periodic_tasks) and once when a worker starts.
+* `close_intent_retry` is queued with the countdown of a failed close's next attempt (or of an open intent's next
+  read); the due time is stored on the intent, so a lost message is made up by the recovery or the next sync.
+* `close_intents_complete` completes intents left pending/sent/unresolved and makes overdue retries; periodic
+  (GUARDS_PERIODIC_TASKS, declared by setup_periodic_tasks) and once when a worker starts.
 """
 
 import logging
@@ -17,6 +19,7 @@ from celery.signals import worker_ready
 from accounts.models import TradingAccount
 from accounts.selectors import trading_account_gateway
 from guards import services
+from guards.models import CloseIntent
 from integrations.mt5.gateway import Mt5Gateway
 
 logger = logging.getLogger(__name__)
@@ -29,7 +32,8 @@ GUARDS_PERIODIC_TASKS = [
         "name": "guards: complete close intents",
         "task": "guards.tasks.close_intents_complete",
         "every": 60,
-        "description": "Finish close intents left pending/sent/unresolved (killed worker, terminal down).",
+        "description": "Finish close intents left pending/sent/unresolved (killed worker, terminal down) and "
+        "make failed closes' retries that are overdue.",
     }
 ]
 
@@ -78,6 +82,17 @@ def account_positions_close_task(account_id: int, trigger: str, trigger_key: str
         tickets=tickets,
     )
     return sum(1 for o in outcomes if o.state == "confirmed")
+
+
+@shared_task(
+    name="guards.tasks.close_intent_retry", ignore_result=True, acks_late=True, reject_on_worker_lost=True
+)
+def close_intent_retry_task(intent_id: int) -> str:
+    intent = CloseIntent.objects.filter(pk=intent_id).select_related("account").first()
+    if intent is None:
+        return "gone"
+    driven = services.close_intent_follow_up(intent=intent, gateway=_gateway_for(intent.account))
+    return driven.state if driven is not None else "nothing due"
 
 
 @shared_task(name="guards.tasks.close_intents_complete", ignore_result=True, acks_late=True)

@@ -3,6 +3,8 @@
 from guards.services.autoclose import (
     CloseOutcome,
     close_intent_drive,
+    close_intent_follow_up,
+    close_intent_retry,
     close_intents_complete,
     position_close,
     positions_close_all,
@@ -21,6 +23,8 @@ __all__ = [
     "account_guards_failure_record",
     "account_liquidate",
     "close_intent_drive",
+    "close_intent_follow_up",
+    "close_intent_retry",
     "close_intents_complete",
     "guard_reset",
     "guard_settings_update",

@@ -25,14 +25,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 
 from accounts.models import TradingAccount, User
 from guards.clock import guard_now, guard_sleep
 from guards.models import OPEN_INTENT_STATES, AlertKind, CloseIntent, CloseTrigger, Guard, IntentState
 from guards.selectors import guard_settings_for_account
 from guards.services.alerts import alert_record
+from guards.services.evidence import absence_judge, closing_deal, second_read_after
+from guards.services.retries import retry_delay_seconds, retry_reason_stands, retry_schedule
 from integrations.mt5 import constants as mt5c
 from integrations.mt5.errors import GatewayCircuitOpen, GatewayError, GatewayUnavailable
 from integrations.mt5.gateway import Mt5Gateway
@@ -57,16 +61,6 @@ MAX_UNKNOWN_PER_RUN = (
 LOCK_WAIT_SECONDS = 30.0
 PRICE_RETRY_BACKOFF_SECONDS = 0.25
 
-_CLOSE_REASONS = {
-    0: "manual",
-    1: "manual",
-    2: "manual",
-    3: "expert",
-    4: "stop_loss",
-    5: "take_profit",
-    6: "stop_out",
-}
-_CLOSING_ENTRIES = (mt5c.DEAL_ENTRY_OUT, mt5c.DEAL_ENTRY_INOUT, mt5c.DEAL_ENTRY_OUT_BY)
 _TRIGGER_GUARD = {
     CloseTrigger.DRAWDOWN: Guard.DRAWDOWN,
     CloseTrigger.DAILY_LOSS: Guard.DAILY_LOSS,
@@ -185,20 +179,15 @@ def _alert(intent: CloseIntent, *, kind: str, message: str, now: datetime, **det
         now=now,
         ticket=intent.ticket,
         symbol=intent.symbol,
-        detail={"idempotency_key": intent.idempotency_key, "trigger": intent.trigger, **detail},
+        detail={
+            "idempotency_key": intent.idempotency_key,
+            "trigger": intent.trigger,
+            "attempt": intent.attempt,
+            **detail,
+        },
         intent_id=intent.pk,
         actor_id=intent.actor_id,
     )
-
-
-def _closed_by(deals: Sequence[Deal]) -> tuple[str, Deal | None]:
-    closing = sorted((d for d in deals if d.entry in _CLOSING_ENTRIES), key=lambda d: (d.time_msc, d.ticket))
-    if not closing:
-        return "unknown", None
-    last = closing[-1]
-    if last.entry == mt5c.DEAL_ENTRY_OUT_BY:
-        return "close_by", last
-    return _CLOSE_REASONS.get(last.reason, "other"), last
 
 
 def _confirm(
@@ -206,18 +195,24 @@ def _confirm(
     *,
     now: datetime,
     gateway: Mt5Gateway,
+    evidence: str,
     result_deal: int = 0,
     price: Decimal | None = None,
+    deal: Deal | None = None,
+    closed_by: str | None = None,
 ) -> CloseIntent:
+    """Confirm on evidence: `done` (our order's deal), `position_closed` (retcode 10036), `closing_deal` (the
+    position's OUT/OUT_BY deal in the history) or `second_read` (still absent one sync later, terminal connected)."""
     outcome: dict[str, Any]
     if result_deal:
         outcome = {"closed_by": "guard", "deal": result_deal, "price": str(price), "by_us": True}
     else:
-        try:
-            closed_by, deal = _closed_by(gateway.deals_for_position(position_id=intent.ticket))
-        except GatewayError as exc:
-            closed_by, deal = "unknown", None
-            logger.info("close #%s: deals not readable (%s)", intent.ticket, exc)
+        if closed_by is None:
+            try:
+                closed_by, deal = closing_deal(gateway.deals_for_position(position_id=intent.ticket))
+            except GatewayError as exc:
+                closed_by, deal = "unknown", None
+                logger.info("close #%s: deals not readable (%s)", intent.ticket, exc)
         by_us = (
             deal is not None
             and deal.magic == settings.MT5_PRODUCT_MAGIC
@@ -229,10 +224,12 @@ def _confirm(
             "price": str(deal.price) if deal else None,
             "by_us": by_us,
         }
+    outcome["evidence"] = evidence
     intent.state = IntentState.CONFIRMED
     intent.outcome = outcome
     intent.finished_at = now
-    _save(intent, "state", "outcome", "finished_at")
+    intent.retry_at = None
+    _save(intent, "state", "outcome", "finished_at", "retry_at")
     how = "by our order" if outcome["by_us"] else f"already closed ({outcome['closed_by']})"
     _alert(
         intent,
@@ -245,17 +242,26 @@ def _confirm(
 
 
 def _fail(intent: CloseIntent, *, now: datetime, retcode: int | None, error: str) -> CloseIntent:
+    """The attempt failed. On a halted account (liquidation, or a position that appeared while halted) the next
+    attempt is scheduled (services/retries.py); the alert, to the account's and the staff's live groups, says when."""
     intent.state = IntentState.FAILED
     intent.last_retcode = retcode
     intent.last_error = error[:255]
     intent.finished_at = now
     _save(intent, "state", "last_retcode", "last_error", "finished_at")
+    retry: dict[str, Any] = {"attempt": intent.attempt, "retry_in_seconds": None, "retry_at": None}
+    if retry_reason_stands(intent=intent):
+        seconds = retry_delay_seconds(intent.attempt)
+        at = retry_schedule(intent=intent, now=now, seconds=seconds)
+        retry.update(retry_in_seconds=seconds, retry_at=at.isoformat())
+    again = f"; attempt {intent.attempt + 1} in {retry['retry_in_seconds']} s" if retry["retry_at"] else ""
     _alert(
         intent,
         kind=AlertKind.CLOSE_FAILED,
-        message=f"Closing #{intent.ticket} failed: {error}"[:255],
+        message=f"Closing #{intent.ticket} failed ({retcode}): {error}{again}"[:255],
         now=now,
         retcode=retcode,
+        **retry,
     )
     return intent
 
@@ -327,7 +333,25 @@ def _drive_locked(intent: CloseIntent, *, gateway: Mt5Gateway) -> CloseIntent:
             return intent
         position = next((p for p in found if p.ticket == intent.ticket), None)
         if position is None:
-            return _confirm(intent, now=now, gateway=gateway)
+            absence = absence_judge(intent=intent, gateway=gateway, now=now)
+            if absence.proven:
+                return _confirm(
+                    intent,
+                    now=now,
+                    gateway=gateway,
+                    evidence=absence.evidence,
+                    deal=absence.deal,
+                    closed_by=absence.closed_by,
+                )
+            # Not found, but not proven gone: send nothing, read again later (close_intent_drive schedules it).
+            intent.last_error = f"position not found; {absence.evidence}"[:255]
+            _save(intent, "absent_since", "last_error")
+            if intent.state == IntentState.SENT:
+                _unresolved(intent, now=now, retcode=intent.last_retcode, error=absence.evidence)
+            return intent
+        if intent.absent_since is not None:  # seen again: an earlier empty read was wrong
+            intent.absent_since = None
+            _save(intent, "absent_since")
         if sends >= MAX_SENDS_PER_RUN:
             return _fail(
                 intent, now=now, retcode=intent.last_retcode, error=f"still open after {sends} orders"
@@ -397,9 +421,14 @@ def _drive_locked(intent: CloseIntent, *, gateway: Mt5Gateway) -> CloseIntent:
         if retcode in CONFIRMING:
             if retcode == mt5c.TRADE_RETCODE_DONE:
                 return _confirm(
-                    intent, now=guard_now(), gateway=gateway, result_deal=result.deal, price=result.price
+                    intent,
+                    now=guard_now(),
+                    gateway=gateway,
+                    evidence="done",
+                    result_deal=result.deal,
+                    price=result.price,
                 )
-            return _confirm(intent, now=guard_now(), gateway=gateway)
+            return _confirm(intent, now=guard_now(), gateway=gateway, evidence="position_closed")
         if retcode in PARTIAL:
             continue  # the remainder: re-read the position, send for what is left
         if retcode in PRICE_RETRY:
@@ -438,7 +467,71 @@ def close_intent_drive(
         intent.refresh_from_db()
         if not acquired or intent.is_final:
             return intent
-        return _drive_locked(intent, gateway=gateway)
+        intent = _drive_locked(intent, gateway=gateway)
+        if not intent.is_final:
+            # Outcome unknown, position not readable or absence not proven yet: read again one sync later (also
+            # swept by the recovery, so a lost task costs at most its period).
+            retry_schedule(intent=intent, now=guard_now(), seconds=second_read_after().total_seconds())
+        return intent
+
+
+def close_attempt_key(*, trigger_key: str, ticket: int, attempt: int) -> str:
+    """Attempt 1 keeps the plain key (what callers and earlier intents use); later attempts add their number."""
+    base = idempotency_key_for(trigger_key=trigger_key, ticket=ticket)
+    return base if attempt == 1 else f"{base}:attempt-{attempt}"
+
+
+def close_intent_retry(*, intent: CloseIntent, gateway: Mt5Gateway) -> CloseIntent | None:
+    """Make the next attempt of a failed close, if it is due and its reason still stands, and drive it.
+
+    Exactly once per failed attempt: the failed row is locked while its successor is created, and `retry_of` is
+    unique. No attempt starts while another close of the same position is pending, sent or unresolved (the due
+    time stays; the next driver tries again). Returns the new attempt, or None when nothing was due."""
+    now = guard_now()
+    with transaction.atomic():
+        failed = CloseIntent.objects.select_for_update().filter(pk=intent.pk).first()
+        if failed is None or failed.state != IntentState.FAILED or hasattr(failed, "retried_by"):
+            return None
+        if failed.retry_at is not None and failed.retry_at > now:
+            return None
+        if not retry_reason_stands(intent=failed):
+            failed.retry_at = None
+            _save(failed, "retry_at")
+            return None
+        if CloseIntent.objects.filter(
+            account_id=failed.account_id, ticket=failed.ticket, state__in=OPEN_INTENT_STATES
+        ).exists():
+            return None
+        attempt = failed.attempt + 1
+        try:
+            with transaction.atomic():
+                successor = CloseIntent.objects.create(
+                    idempotency_key=close_attempt_key(
+                        trigger_key=failed.trigger_key, ticket=failed.ticket, attempt=attempt
+                    ),
+                    account_id=failed.account_id,
+                    ticket=failed.ticket,
+                    symbol=failed.symbol,
+                    trigger=failed.trigger,
+                    trigger_key=failed.trigger_key,
+                    actor_id=failed.actor_id,
+                    attempt=attempt,
+                    retry_of=failed,
+                )
+        except IntegrityError:  # another driver made this attempt
+            return None
+        failed.retry_at = None
+        _save(failed, "retry_at")
+    return close_intent_drive(intent=successor, gateway=gateway)
+
+
+def close_intent_latest(intent: CloseIntent) -> CloseIntent:
+    """The newest attempt of the chain that starts at `intent`."""
+    while True:
+        successor = CloseIntent.objects.filter(retry_of_id=intent.pk).first()
+        if successor is None:
+            return intent
+        intent = successor
 
 
 def position_close(
@@ -496,6 +589,8 @@ def positions_close_all(
                     symbol=sym,
                 )[0]
             )
+        except SoftTimeLimitExceeded:
+            raise
         except Exception as exc:
             logger.exception("close intent for #%s not stored", ticket)
             intents.append(CloseIntent(ticket=ticket, state=IntentState.FAILED, last_error=str(exc)[:255]))
@@ -507,6 +602,7 @@ def positions_close_all(
             )
             continue
         try:
+            intent = close_intent_latest(intent)
             if not intent.is_final:
                 intent = close_intent_drive(intent=intent, gateway=gateway)
             outcomes.append(
@@ -518,6 +614,8 @@ def positions_close_all(
                     intent_id=intent.pk,
                 )
             )
+        except SoftTimeLimitExceeded:
+            raise  # the worker is out of time: stop here; intents left open are completed by the recovery
         except Exception as exc:  # isolate: the next position still gets its close
             logger.exception("closing #%s failed unexpectedly", intent.ticket)
             outcomes.append(
@@ -526,23 +624,49 @@ def positions_close_all(
     return outcomes
 
 
+def close_intent_follow_up(*, intent: CloseIntent, gateway: Mt5Gateway) -> CloseIntent | None:
+    """What is due for one intent: a failed one gets its next attempt (if due and its reason stands), an open one
+    is driven again (re-read first). Run by the retry task, the recovery and the scenario runner."""
+    intent.refresh_from_db()
+    if intent.state == IntentState.FAILED:
+        return close_intent_retry(intent=intent, gateway=gateway)
+    if intent.state in OPEN_INTENT_STATES:
+        return close_intent_drive(intent=intent, gateway=gateway, wait_seconds=0.0)
+    return None
+
+
 def close_intents_complete(*, gateway_for: Any, older_than_seconds: float = 0.0) -> list[CloseOutcome]:
-    """Recovery: drive every intent left pending/sent/unresolved (a killed worker, a terminal that was down).
-    `gateway_for(account)` gives the account's gateway. Intents being driven right now are skipped (lock held)."""
+    """Recovery: drive every intent left pending/sent/unresolved (a killed worker, a terminal that was down) and
+    make every retry whose due time has passed (a lost task). `gateway_for(account)` gives the account's gateway.
+    Intents being driven right now are skipped (lock held)."""
     now = guard_now()
     outcomes = []
-    for intent in (
-        CloseIntent.objects.filter(state__in=OPEN_INTENT_STATES).select_related("account").order_by("pk")
-    ):
-        if older_than_seconds and (now - intent.updated_at).total_seconds() < older_than_seconds:
+    due = (
+        CloseIntent.objects.filter(
+            Q(state__in=OPEN_INTENT_STATES) | Q(state=IntentState.FAILED, retry_at__lte=now)
+        )
+        .select_related("account")
+        .order_by("pk")
+    )
+    for intent in due:
+        if (
+            intent.state != IntentState.FAILED
+            and older_than_seconds
+            and (now - intent.updated_at).total_seconds() < older_than_seconds
+            and (intent.retry_at is None or intent.retry_at > now)
+        ):
             continue
         try:
-            driven = close_intent_drive(intent=intent, gateway=gateway_for(intent.account), wait_seconds=0.0)
+            driven = close_intent_follow_up(intent=intent, gateway=gateway_for(intent.account))
+            if driven is None:
+                continue
             outcomes.append(
                 CloseOutcome(
                     ticket=driven.ticket, state=driven.state, retcode=driven.last_retcode, intent_id=driven.pk
                 )
             )
+        except SoftTimeLimitExceeded:
+            raise
         except Exception as exc:
             logger.exception("recovering close intent %s failed", intent.pk)
             outcomes.append(

@@ -1,6 +1,7 @@
 """How guard decisions reach the workers: a liquidation after the grace period, closes for halted/market positions.
 
-Production queues Celery tasks after the transaction commits (`CeleryDispatcher`). The scenario runner installs
+Production queues Celery tasks after the transaction commits (`CeleryDispatcher`); a close retry is queued with its
+countdown, and its due time is also stored on the intent, so a lost task is picked up by the recovery or the sync. The scenario runner installs
 its own dispatcher that runs the same services at the right moment of its virtual clock.
 """
 
@@ -15,6 +16,8 @@ class Dispatcher(Protocol):
     def liquidation(self, *, account_id: int, trip_id: str, countdown: float) -> None: ...
 
     def closes(self, *, account_id: int, trigger: str, trigger_key: str, tickets: list[int]) -> None: ...
+
+    def close_retry(self, *, account_id: int, intent_id: int, countdown: float) -> None: ...
 
 
 class CeleryDispatcher:
@@ -32,6 +35,13 @@ class CeleryDispatcher:
 
         transaction.on_commit(
             lambda: account_positions_close_task.delay(account_id, trigger, trigger_key, list(tickets))
+        )
+
+    def close_retry(self, *, account_id: int, intent_id: int, countdown: float) -> None:
+        from guards.tasks import close_intent_retry_task
+
+        transaction.on_commit(
+            lambda: close_intent_retry_task.apply_async(args=[intent_id], countdown=max(0.0, countdown))
         )
 
 

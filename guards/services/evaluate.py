@@ -40,12 +40,14 @@ from guards.models import (
     GuardSettings,
     GuardState,
     GuardStatus,
+    IntentState,
     Level,
 )
 from guards.selectors import EffectiveGuardSettings, guard_settings_effective
 from guards.services.alerts import alert_build, alerts_record
 from guards.services.dispatch import dispatcher_get
 from guards.services.market import market_guard_evaluate
+from guards.services.retries import halt_trigger_key
 from integrations.mt5.reading import AccountReading
 from integrations.mt5.types import Deal
 
@@ -84,6 +86,7 @@ class GuardEvaluation:
     daily_loss_percent: Decimal | None = None
     waiting: str = ""
     alerts: list[GuardAlert] = field(default_factory=list)
+    daily_loss_waiting: str = ""
 
 
 @dataclass
@@ -95,6 +98,7 @@ class _Context:
     server: str = ""  # the broker server: market data cached per server is shared by its accounts
     alerts: list[GuardAlert] = field(default_factory=list)
     actions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    daily_loss_waiting: str = ""  # why the daily-loss guard could not move its day anchor
 
     def alert(self, **kwargs: Any) -> None:
         self.alerts.append(alert_build(account_id=self.account_id, now=self.now, **kwargs))
@@ -303,6 +307,11 @@ def _peak_and_anchor(ctx: _Context, *, snapshot: AccountSnapshot) -> None:
     if state.peak_equity is None or snapshot.equity > state.peak_equity:
         state.peak_equity = snapshot.equity
         state.peak_at = snapshot.taken_at
+    if not snapshot.server_utc_offset_known:
+        # The broker's day cannot be told (its clock offset is not measured yet): never guess it from UTC. The day
+        # anchor stays as it is (none yet: the daily-loss guard waits) until the offset is known.
+        ctx.daily_loss_waiting = "broker clock offset unknown: the trading day cannot be told yet"
+        return
     day = snapshot.server_wall_time.date()
     if state.broker_day != day or state.day_anchor is None:
         state.broker_day = day
@@ -409,23 +418,24 @@ def _overdue(ctx: _Context) -> None:
         )
 
 
-def halt_trigger_key(trip_id: object) -> str:
-    """One key per liquidation episode: the liquidation and any position that appears while halted share it."""
-    return f"halt:{trip_id}"
-
-
 def _halted_positions(ctx: _Context, *, positions: Sequence[Any]) -> None:
+    """While halted, every open position is closed: a new one is reported and closed under the episode's key; one
+    whose latest attempt failed gets its next attempt once due (the retry schedule's sync-side driver)."""
     state = ctx.state
     if state.status != GuardStatus.HALTED or not positions:
         return
     trigger_key = halt_trigger_key(state.trip_id)
     by_ticket = {int(p.ticket): p for p in positions}
-    known = set(
-        CloseIntent.objects.filter(idempotency_key__in=[f"{trigger_key}:{t}" for t in by_ticket]).values_list(
-            "ticket", flat=True
-        )
-    )
-    new = sorted(t for t in by_ticket if t not in known)
+    latest: dict[int, tuple[int, int, str, datetime | None]] = {}
+    for pk, ticket, attempt, intent_state, retry_at in CloseIntent.objects.filter(
+        account_id=ctx.account_id, trigger_key=trigger_key, ticket__in=list(by_ticket)
+    ).values_list("pk", "ticket", "attempt", "state", "retry_at"):
+        if ticket not in latest or attempt > latest[ticket][1]:
+            latest[ticket] = (pk, attempt, intent_state, retry_at)
+    for pk, _attempt, intent_state, retry_at in latest.values():
+        if intent_state == IntentState.FAILED and (retry_at is None or retry_at <= ctx.now):
+            ctx.actions.append(("retry", {"account_id": ctx.account_id, "intent_id": pk, "countdown": 0.0}))
+    new = sorted(t for t in by_ticket if t not in latest)
     if not new:
         return
     closing = ctx.cfg.close_new_positions_when_halted
@@ -463,6 +473,8 @@ def _dispatch(actions: list[tuple[str, dict[str, Any]]]) -> None:
     for kind, kwargs in actions:
         if kind == "liquidation":
             target.liquidation(**kwargs)
+        elif kind == "retry":
+            target.close_retry(**kwargs)
         else:
             target.closes(**kwargs)
 
@@ -528,6 +540,7 @@ def account_guards_evaluate(
         daily_loss_percent=state.daily_loss_percent,
         waiting=waiting,
         alerts=alerts,
+        daily_loss_waiting=ctx.daily_loss_waiting,
     )
 
 

@@ -56,6 +56,7 @@ def account_liquidate(
         trigger_key = halt_trigger_key(state.trip_id)
         if state.status == GuardStatus.TRIPPED:
             try:
+                connected = gateway.terminal().connected
                 reading = gateway.account()
                 positions = gateway.positions()
             except GatewayError as exc:
@@ -63,6 +64,10 @@ def account_liquidate(
                 # re-dispatches an overdue liquidation.
                 logger.warning("liquidation %s of account %s: re-check failed: %s", trip_id, account.pk, exc)
                 return LiquidationResult(outcome="retry", detail=str(exc))
+            if not connected:
+                # A terminal cut off from its trade server answers with no positions and old account values.
+                logger.warning("liquidation %s of account %s: terminal not connected", trip_id, account.pk)
+                return LiquidationResult(outcome="retry", detail="terminal not connected to its trade server")
             drawdown = percent_below(state.peak_equity, reading.equity)
             daily_loss = percent_below(state.day_anchor, reading.equity)
             alerts: list[GuardAlert] = []

@@ -63,6 +63,7 @@ class Recorder:
 
     liquidations: list[dict[str, Any]] = field(default_factory=list)
     closes: list[dict[str, Any]] = field(default_factory=list)
+    retries: list[dict[str, Any]] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -75,6 +76,9 @@ def dispatched():
 
         def closes(self, **kwargs: Any) -> None:
             recorder.closes.append(kwargs)
+
+        def close_retry(self, **kwargs: Any) -> None:
+            recorder.retries.append(kwargs)
 
     with dispatcher_override(_Dispatcher()):
         yield recorder

@@ -168,3 +168,33 @@ def test_owner_adds_an_account_override_in_the_admin(owner, client, account):
     assert effective.daily_loss_critical_percent is None
     fields = set(GuardSettingsChange.objects.filter(account=account).values_list("field", flat=True))
     assert fields == {"drawdown_critical_percent", "daily_loss_enabled"}
+
+
+def test_reset_action_lists_positions_left_open_and_needs_the_confirmation(support, client, account, halted):
+    from guards.models import CloseIntent
+
+    CloseIntent.objects.create(
+        idempotency_key=f"halt:{halted.trip_id}:777",
+        account=account,
+        ticket=777,
+        trigger="drawdown",
+        trigger_key=f"halt:{halted.trip_id}",
+        state="failed",
+        last_retcode=10018,
+    )
+    client.force_login(support)
+    url = reverse("admin:guards_guardstate_changelist")
+    base = {"action": "reset_guards", ACTION_CHECKBOX_NAME: [halted.pk]}
+    form_page = client.post(url, base)
+    assert b"#777" in form_page.content
+    assert b"confirm_open_positions" in form_page.content
+    client.post(url, {**base, "apply": "1", "reason": "Market closed for the weekend."})
+    assert GuardState.objects.get(pk=halted.pk).status == GuardStatus.HALTED  # refused: not confirmed
+    assert not GuardAlert.objects.filter(kind=AlertKind.RESET).exists()
+    response = client.post(
+        url,
+        {**base, "apply": "1", "reason": "Market closed for the weekend.", "confirm_open_positions": "on"},
+    )
+    assert response.status_code == 302
+    assert GuardState.objects.get(pk=halted.pk).status == GuardStatus.NORMAL
+    assert GuardAlert.objects.get(kind=AlertKind.RESET).detail["left_open"] == [777]

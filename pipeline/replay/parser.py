@@ -1,12 +1,13 @@
 """The scenario file (shared/spec/guards.md "The scenario runner"): parsed and validated, with path-named errors.
 
-Step actions of the spec: `prices`, `bot_trade`, `open`, `close`, `fault`, `balance`, `disconnect`. Ours (documented in docs/GUARDS.md):
+Step actions of the spec: `prices`, `bot_trade`, `open`, `close`, `fault` (with `last_error` or `retcode`), `balance`,
+`disconnect`, `market`. Ours (documented in docs/GUARDS.md):
 * `fault` may give `retcode` instead of `last_error` (order_send answers that retcode, e.g. 10004 REQUOTE);
 * `before_call`: {"call": "order_send", <one action>}: the action is applied inside the terminal just before the
   next call of `call` takes effect (a stop loss hit while our close is in flight);
 * `concurrent_close`: {"ticket"|"comment", "requests": 10, "trigger_key": "..."}: that many threads ask auto-close
   for the same position at once;
-* `reset`: {"reason": "...", "role": "support"|"owner"}; `deposit`: {"amount": 500}; `feed`: {"symbol", "mode"};
+* `reset`: {"reason": "...", "role": "support"|"owner", "confirm_open_positions": false}; `deposit`: {"amount": 500}; `feed`: {"symbol", "mode"};
   `settings`: {<guard setting>: value} (changes the global guard settings mid-run).
 """
 
@@ -20,7 +21,7 @@ from django.core.exceptions import ValidationError
 
 from guards.models import SETTING_FIELDS, GuardSettings
 
-SPEC_ACTIONS = ("prices", "bot_trade", "open", "close", "fault", "balance", "disconnect")
+SPEC_ACTIONS = ("prices", "bot_trade", "open", "close", "fault", "balance", "disconnect", "market")
 EXTRA_ACTIONS = ("before_call", "concurrent_close", "reset", "deposit", "feed", "settings")
 ACTIONS = SPEC_ACTIONS + EXTRA_ACTIONS
 MARGIN_MODES = ("hedging", "netting", "exchange")
@@ -171,6 +172,18 @@ def _check_disconnect(args: Any, path: str) -> dict[str, Any]:
     return disconnect
 
 
+def _check_market(args: Any, path: str) -> dict[str, Any]:
+    """{"symbol": "EURUSD", "open": false}: the symbol's trading session closes (true: opens)."""
+    market = _object(args, path)
+    unknown = sorted(set(market) - {"symbol", "open"})
+    if unknown:
+        raise _fail(path, f"unknown key(s) {', '.join(unknown)}; expected 'symbol' and 'open'")
+    _text(market.get("symbol"), f"{path}.symbol")
+    if not isinstance(market.get("open"), bool):
+        raise _fail(f"{path}.open", "is required: true or false")
+    return market
+
+
 def _check_action(action: str, args: Any, path: str, *, nested: bool = False) -> Any:
     if action == "balance":
         return _check_balance(args, path)
@@ -216,6 +229,8 @@ def _check_action(action: str, args: Any, path: str, *, nested: bool = False) ->
         close = _object(args, path)
         _position_ref(close, path)
         return close
+    if action == "market":
+        return _check_market(args, path)
     if action == "fault":
         fault = _object(args, path)
         if fault.get("call") not in FAULT_CALLS:
@@ -265,6 +280,8 @@ def _check_action(action: str, args: Any, path: str, *, nested: bool = False) ->
         _text(reset.get("reason"), f"{path}.reason")
         if reset.get("role", "support") not in ("support", "owner"):
             raise _fail(f"{path}.role", "must be 'support' or 'owner'")
+        if not isinstance(reset.get("confirm_open_positions", False), bool):
+            raise _fail(f"{path}.confirm_open_positions", "must be true or false")
         return reset
     if action == "deposit":
         deposit = _object(args, path)

@@ -28,8 +28,8 @@ from django.test.utils import override_settings
 from accounts.models import Role, TradingAccount, User
 from accounts.services import trading_account_create, user_create
 from guards.clock import clock_override
-from guards.models import AlertKind, CloseTrigger, GuardAlert, GuardState
-from guards.services.autoclose import position_close, positions_close_all
+from guards.models import AlertKind, CloseIntent, CloseTrigger, GuardAlert, GuardState
+from guards.services.autoclose import close_intent_follow_up, position_close, positions_close_all
 from guards.services.dispatch import dispatcher_override
 from guards.services.liquidation import account_liquidate
 from guards.services.reset import guard_reset
@@ -139,6 +139,9 @@ class _Dispatcher:
             0.0, "closes", {"trigger": trigger, "trigger_key": trigger_key, "tickets": tickets}
         )
 
+    def close_retry(self, *, account_id: int, intent_id: int, countdown: float) -> None:
+        self._run.schedule(countdown, "retry", {"intent_id": intent_id})
+
 
 def _num(value: Decimal | float | int | None) -> float | int | None:
     if value is None:
@@ -173,6 +176,7 @@ class _Run:
         self._seq = itertools.count()
         self.events: list[dict[str, Any]] = []
         self.tickets_by_comment: dict[str, int] = {}
+        self.closed_markets: dict[str, dict[str, Any] | None] = {}  # symbol -> quote held until it opens
         self._last_alert = 0
         self._last_recon = 0
         self.account: TradingAccount
@@ -211,8 +215,9 @@ class _Run:
     def _apply_action(self, action: str, args: Any) -> None:
         sim = self.sim
         if action == "prices":
-            for symbol, quote in args.items():
-                sim.sim_set_price(symbol, str(quote["bid"]), str(quote["ask"]) if "ask" in quote else None)
+            self._prices(args)
+        elif action == "market":
+            self._market(args)
         elif action == "open":
             ticket = sim.sim_open_manual(
                 args["symbol"],
@@ -261,7 +266,10 @@ class _Run:
             self._concurrent_close(args)
         elif action == "reset":
             guard_reset(
-                account=self.account, actor=self.users[args.get("role", "support")], reason=args["reason"]
+                account=self.account,
+                actor=self.users[args.get("role", "support")],
+                reason=args["reason"],
+                confirm_open_positions=bool(args.get("confirm_open_positions", False)),
             )
         elif action == "deposit":
             sim.sim_deposit(str(args["amount"]))
@@ -274,6 +282,28 @@ class _Run:
             sim.sim_set_feed(args["symbol"], args["mode"])
         elif action == "settings":
             guard_settings_update(actor=self.users["owner"], values=args, reason="scenario step")
+
+    def _prices(self, args: dict[str, Any]) -> None:
+        """Quotes for symbols whose market is closed are held back and quoted when it opens (no ticks meanwhile)."""
+        for symbol, quote in args.items():
+            if symbol in self.closed_markets:
+                self.closed_markets[symbol] = quote
+            else:
+                self.sim.sim_set_price(
+                    symbol, str(quote["bid"]), str(quote["ask"]) if "ask" in quote else None
+                )
+
+    def _market(self, args: dict[str, Any]) -> None:
+        """A symbol's trading session closes (order_send answers MARKET_CLOSED 10018, prices stay) or opens."""
+        symbol = args["symbol"]
+        if args["open"]:
+            self.sim.sim_set_market_open(symbol, True)
+            held = self.closed_markets.pop(symbol, None)
+            if held is not None:
+                self._prices({symbol: held})
+        else:
+            self.sim.sim_set_market_open(symbol, False)
+            self.closed_markets.setdefault(symbol, None)
 
     def _concurrent_close(self, args: dict[str, Any]) -> None:
         ticket = self._ticket(args)
@@ -317,6 +347,10 @@ class _Run:
             )
             if result.outcome == "retry":  # what the Celery task does: retry after a short countdown
                 self.schedule(RETRY_LIQUIDATION_SECONDS, "liquidation", job.kwargs)
+        elif job.kind == "retry":
+            intent = CloseIntent.objects.filter(pk=job.kwargs["intent_id"]).first()
+            if intent is not None:
+                close_intent_follow_up(intent=intent, gateway=self.gateway)
         else:
             positions_close_all(
                 account=self.account,
@@ -380,13 +414,17 @@ class _Run:
                 value=_num(alert.value),
             )
         elif alert.kind == AlertKind.CLOSE_SENT:
-            event.update(ticket=alert.ticket, retcode=detail.get("retcode"))
+            event.update(ticket=alert.ticket, retcode=detail.get("retcode"), attempt=detail.get("attempt", 1))
             if detail.get("filling") is not None:
                 event["filling"] = detail["filling"]
         elif alert.kind in (AlertKind.CLOSE_CONFIRMED, AlertKind.CLOSE_FAILED, AlertKind.CLOSE_UNRESOLVED):
-            event["ticket"] = alert.ticket
+            event.update(ticket=alert.ticket, attempt=detail.get("attempt", 1))
             if alert.kind == AlertKind.CLOSE_CONFIRMED:
-                event["closed_by"] = detail.get("closed_by")
+                event.update(closed_by=detail.get("closed_by"), evidence=detail.get("evidence"))
+            elif alert.kind == AlertKind.CLOSE_FAILED:
+                event["retcode"] = detail.get("retcode")
+                if detail.get("retry_at"):
+                    event["retry_at"] = _num(self.t(datetime.fromisoformat(detail["retry_at"])))
             elif detail.get("retcode") is not None:
                 event["retcode"] = detail.get("retcode")
         elif alert.kind in (AlertKind.HALTED_POSITION,):
@@ -490,6 +528,8 @@ def scenario_run(scenario: Scenario) -> dict[str, Any]:
                     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": token}
                 },
                 CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
+                # "one sync later" (evidence of a close) is the scenario's sync interval
+                RECONCILIATION_SYNC_INTERVAL_SECONDS=scenario.sync_interval_seconds,
             )
         )
         run = _Run(scenario)

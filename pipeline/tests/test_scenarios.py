@@ -154,10 +154,18 @@ def test_requotes_are_retried_a_bounded_number_of_times():
     result = run("requotes_bounded")
     assert guard_events(result)[len(LIQUIDATION_PREFIX) :] == [
         *[(140, "close_sent", 10004)] * 4,
-        (140, "close_failed", TICKET),
+        (140, "close_failed", TICKET),  # attempt 1: bounded, reported
+        *[(145, "close_sent", 10004)] * 4,
+        (145, "close_failed", TICKET),  # attempt 2, 5 s later
+        (155, "close_sent", 10004),  # attempt 3, 10 s later
+        (155, "close_sent", 10004),
+        (155, "close_sent", 10009),
+        (155, "close_confirmed", TICKET),
     ]
-    assert result["final"]["order_sends"] == {str(TICKET): 4}
-    assert result["final"]["open_positions"] == [TICKET]  # reported, not hammered
+    failed = [e for e in result["events"] if e["type"] == "close_failed"]
+    assert [(e["attempt"], e["retcode"], e["retry_at"]) for e in failed] == [(1, 10004, 145), (2, 10004, 155)]
+    assert result["final"]["order_sends"] == {str(TICKET): 11}
+    assert result["final"]["open_positions"] == []
     assert result["final"]["guard_state"] == "halted"
 
 
@@ -381,3 +389,108 @@ def test_failed_syncs_are_not_readings():
     assert result["final"]["liquidation_delays"] == [
         {"critical_confirmed_at": 150, "first_close_at": 160, "seconds": 10}
     ]
+
+
+def _closes(result: dict) -> list[tuple]:
+    return [
+        (e["t"], e["type"], e["attempt"], e.get("retcode"))
+        for e in result["events"]
+        if e["type"] in ("close_sent", "close_failed", "close_confirmed")
+    ]
+
+
+@transactional
+def test_market_closed_at_liquidation_is_retried_until_it_opens():
+    result = run("market_closed_at_liquidation")
+    attempts = [(t, n) for t, kind, n, _ in _closes(result) if kind == "close_failed"]
+    assert attempts == [(140, 1), (145, 2), (155, 3), (175, 4), (215, 5)]  # 5, 10, 20, 40 s, then every 60 s
+    assert {r for _, kind, _, r in _closes(result) if kind == "close_failed"} == {10018}
+    assert _closes(result)[-2:] == [(275, "close_sent", 6, 10009), (275, "close_confirmed", 6, None)]
+    assert result["final"]["order_sends"] == {str(TICKET): 6}  # one order per attempt
+    assert result["final"]["open_positions"] == []
+    assert result["final"]["guard_state"] == "halted"
+
+
+@transactional
+def test_algo_trading_switched_off_in_the_grace_period_does_not_escape():
+    result = run("algo_trading_off_in_grace")
+    assert _closes(result) == [
+        (140, "close_sent", 1, 10027),
+        (140, "close_failed", 1, 10027),
+        (145, "close_sent", 2, 10027),
+        (145, "close_failed", 2, 10027),
+        (155, "close_sent", 3, 10027),
+        (155, "close_failed", 3, 10027),
+        (175, "close_sent", 4, 10009),
+        (175, "close_confirmed", 4, None),
+    ]
+    assert result["final"]["open_positions"] == []
+    assert result["final"]["order_sends"] == {str(TICKET): 4}
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        ({"market": {"symbol": "EURUSD"}}, "steps[0].market.open: is required"),
+        ({"market": {"symbol": "EURUSD", "open": "no"}}, "steps[0].market.open: is required"),
+        ({"market": {"open": False}}, "steps[0].market.symbol: must be a non-empty string"),
+        ({"market": {"symbol": "EURUSD", "open": False, "why": 1}}, "steps[0].market: unknown key(s) why"),
+        ({"market": []}, "steps[0].market: must be an object"),
+        (
+            {"fault": {"call": "order_send", "retcode": "10018"}},
+            "steps[0].fault.retcode: must be a whole number",
+        ),
+        (
+            {"fault": {"call": "positions_get", "retcode": 10018}},
+            "steps[0].fault.retcode: applies to order_send",
+        ),
+        ({"reset": {"reason": "x", "confirm_open_positions": 1}}, "steps[0].reset.confirm_open_positions"),
+    ],
+)
+def test_malformed_market_and_fault_steps_are_clear_errors(step, message):
+    with pytest.raises(ScenarioError) as error:
+        scenario_parse(json.dumps({"account": {"login": 1}, "until": 10, "steps": [{"at": 0, **step}]}))
+    assert str(error.value).startswith(message)
+
+
+def test_a_malformed_market_step_exits_2(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"account": {"login": 1}, "until": 10, "steps": [{"at": 0, "market": {}}]}))
+    completed = subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "run_scenario", str(path)],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    assert "steps[0].market.symbol" in completed.stderr
+
+
+@transactional
+def test_a_disconnect_as_the_close_goes_out_proves_nothing():
+    result = run("disconnect_during_liquidation")
+    assert _closes(result) == [
+        (140, "close_sent", 1, 10031),
+        (170, "close_sent", 1, 10009),  # same attempt, after the reconnect: found open, closed
+        (170, "close_confirmed", 1, None),
+    ]
+    unresolved = [e for e in result["events"] if e["type"] == "close_unresolved"]
+    assert [(e["t"], e["retcode"]) for e in unresolved] == [(140, 10031)]
+    confirmed = next(e for e in result["events"] if e["type"] == "close_confirmed")
+    assert confirmed["evidence"] == "done"
+    assert result["final"]["order_sends"] == {str(TICKET): 2}
+    assert result["final"]["open_positions"] == []
+
+
+@transactional
+def test_a_disconnected_re_check_does_not_halt_on_an_empty_reading():
+    result = run("disconnect_at_liquidation")
+    started = [e for e in result["events"] if e["type"] == "liquidation_started"]
+    assert [e["t"] for e in started] == [155]  # re-check retried until the terminal is back
+    assert not [e for e in result["events"] if e["type"] == "halted_position"]
+    assert _closes(result) == [(155, "close_sent", 1, 10009), (155, "close_confirmed", 1, None)]
+    assert result["final"]["open_positions"] == []
+    assert result["final"]["guard_state"] == "halted"
