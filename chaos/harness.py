@@ -158,6 +158,7 @@ COMMANDS: dict[str, Callable[[Stack], list[str]]] = {
     "bridge": lambda s: [
         PYTHON, "-m", "integrations.mt5.bridge.server", "--backend", "simulated", "--host", "127.0.0.1",
         "--port", str(s.bridge_port), "--secret-env", "MT5_BRIDGE_SECRET",
+        "--state-dir", str(s.workdir / "simulated-terminals"),  # as in make run: terminals outlive the process
     ],
     "web": lambda s: [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(s.web_port), "config.asgi:application"],
     "worker": lambda s: [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "2"],
@@ -186,7 +187,6 @@ class Stack:
             "CELERY_BROKER_URL": self.redis.url,
             "MT5_BRIDGE_URL": f"http://127.0.0.1:{self.bridge_port}",
             "MT5_BRIDGE_SECRET": "chaos-bridge-secret",
-            "MT5_SIM_STATE_DIR": str(self.workdir / "sim-state"),
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
         }
