@@ -49,34 +49,3 @@ def test_two_beats_at_once_never_sync_an_account_twice_at_the_same_time(stack: S
     assert duplicated == []
     syncs = stack.postgres.sql("SELECT count(*) FROM reconciliation_accountsync")[0][0]
     report("two_beats", overlapping_syncs=0, duplicated_events=0, syncs=syncs)
-
-
-@pytest.mark.chaos
-def test_bridge_restart_looks_like_a_reconnect_no_guard_moves(stack: Stack) -> None:
-    stack.start("demo")  # the demo market opens positions, bot trades and manual trades
-    wait_for(lambda: _every_account_synced_after(stack, 0), timeout=60, what="a first sync of every account")
-    time.sleep(SYNC_INTERVAL * 2)
-    alerts_before = stack.postgres.sql(
-        "SELECT count(*) FROM guards_guardalert WHERE kind <> 'snapshot_stale'"
-    )[0][0]
-    stack.kill("bridge", signal.SIGTERM)
-    stack.start("bridge")
-    mark = stack.last_sync_id()
-    recovery = timed_wait(
-        lambda: _every_account_synced_after(stack, mark),
-        timeout=ONE_CYCLE,
-        what="syncs after the bridge restart",
-    )
-    time.sleep(SYNC_INTERVAL)
-    held = stack.postgres.sql("SELECT login FROM accounts_tradingaccount WHERE identity_hold_reason <> ''")
-    assert held == []
-    assert stack.postgres.sql("SELECT count(*) FROM guards_closeintent")[0][0] == 0
-    levels = stack.postgres.sql(
-        "SELECT kind, message FROM guards_guardalert WHERE kind IN ('liquidation_scheduled', 'halted')"
-    )
-    assert levels == []
-    alerts_after = stack.postgres.sql(
-        "SELECT count(*) FROM guards_guardalert WHERE kind <> 'snapshot_stale'"
-    )[0][0]
-    report("bridge_restart", recovery_seconds=recovery, guard_actions=0, identity_holds=0,
-           alerts_during=alerts_after - alerts_before)  # fmt: skip

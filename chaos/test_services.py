@@ -57,7 +57,7 @@ def test_redis_down_30s_nothing_dies_statistics_stay_and_the_gap_is_recorded(sta
     mark = stack.last_sync_id()
     recovery = timed_wait(
         lambda: _every_account_synced_after(stack, mark),
-        timeout=ONE_CYCLE + 10,
+        timeout=ONE_CYCLE + 20,
         what="syncs after the outage",
     )
     for name in ("bridge", "worker", "beat"):
