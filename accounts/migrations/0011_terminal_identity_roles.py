@@ -15,5 +15,5 @@ def grant(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("accounts", "0008_terminal_identity")]
+    dependencies = [("accounts", "0010_terminal_identity")]
     operations = [migrations.RunPython(grant, migrations.RunPython.noop)]

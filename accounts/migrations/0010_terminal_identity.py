@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0007_backend_default_and_broker_clock'),
+        ('accounts', '0009_trader_no_admin_permissions'),
     ]
 
     operations = [
