@@ -9,11 +9,16 @@ from typing import Any
 from axes import admin as axes_admin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.http import HttpRequest
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
-from accounts.models import AccountHealth, AccountSnapshot, TradingAccount, User
+from accounts.models import AccountHealth, AccountSnapshot, TerminalIdentityEvent, TradingAccount, User
+from accounts.services import trading_account_identity_confirm
 from core.admin import ReadOnlyAdmin
 from core.crypto import encrypt_secret
 
@@ -51,6 +56,14 @@ class TradingAccountForm(forms.ModelForm):
         return account
 
 
+class IdentityConfirmForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=300,
+        help_text="Required: why this terminal is this account again. Kept in the audit with your name.",
+    )
+
+
 @admin.register(TradingAccount)
 class TradingAccountAdmin(admin.ModelAdmin):
     form = TradingAccountForm
@@ -66,8 +79,10 @@ class TradingAccountAdmin(admin.ModelAdmin):
         "snapshot_fresh",
         "terminal",
         "password_set",
+        "identity_held",
     )
     list_filter = ("status", "backend", "margin_mode", "server")
+    actions = ["confirm_terminal_identity"]
     search_fields = ("login", "server", "label", "owner__username")
     list_select_related = ("owner", "latest_snapshot", "health")
     readonly_fields = ("password_set", "margin_mode", "latest_snapshot", "created_at", "updated_at")
@@ -77,6 +92,45 @@ class TradingAccountAdmin(admin.ModelAdmin):
         if self.has_change_permission(request, obj) or (obj is None and self.has_add_permission(request)):
             fields.append("new_password")
         return [*fields, "password_set", "margin_mode", "latest_snapshot", "created_at", "updated_at"]
+
+    @admin.display(description="Identity hold")
+    def identity_held(self, obj: TradingAccount) -> str:
+        return obj.identity_hold_reason or "-"
+
+    def has_confirm_terminal_identity_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.confirm_terminal_identity")
+
+    @admin.action(
+        description="Confirm the terminal is this account again (reason required)",
+        permissions=["confirm_terminal_identity"],
+    )
+    def confirm_terminal_identity(
+        self, request: HttpRequest, queryset: QuerySet[TradingAccount]
+    ) -> HttpResponse | None:
+        form = IdentityConfirmForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            for account in queryset:
+                try:
+                    trading_account_identity_confirm(
+                        account=account,
+                        actor=request.user,
+                        reason=form.cleaned_data["reason"],  # type: ignore[arg-type]
+                    )
+                    self.message_user(request, f"{account}: confirmed; syncs go on.", messages.SUCCESS)
+                except ValidationError as exc:
+                    self.message_user(request, f"{account}: {' '.join(exc.messages)}", messages.ERROR)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Confirm terminal identity",
+            "opts": self.model._meta,
+            "form": form,
+            "selected": [str(pk) for pk in queryset.values_list("pk", flat=True)],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action": "confirm_terminal_identity",
+            "accounts": queryset,
+        }
+        return TemplateResponse(request, "admin/accounts/tradingaccount/confirm_identity.html", context)
 
     @admin.display(boolean=True, description="Password set")
     def password_set(self, obj: TradingAccount) -> bool:
@@ -150,6 +204,14 @@ class AccountHealthAdmin(ReadOnlyAdmin):
     @admin.display(description="Broker clock")
     def broker_clock(self, obj: AccountHealth) -> str:
         return obj.broker_clock
+
+
+@admin.register(TerminalIdentityEvent)
+class TerminalIdentityEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "account", "kind", "reason", "actor")
+    list_filter = ("kind",)
+    search_fields = ("account__login", "account__server", "reason")
+    list_select_related = ("account", "actor")
 
 
 # ---------------------------------------------------------------- login audit (django-axes)

@@ -155,8 +155,15 @@ class TradingAccount(BaseModel):
         editable=False,
         help_text="As the terminal last reported it (account_info().margin_mode); reconciliation follows it.",
     )
+    # Terminal identity (pipeline.services.identity): the highest ticket any reading showed, and a hold set when a
+    # reading is not this account any more (another login, history gone backwards). While held, syncs fail and the
+    # guards act on nothing until an operator confirms the account (TerminalIdentityEvent keeps the audit).
+    max_ticket_seen = models.PositiveBigIntegerField(default=0, editable=False)
+    identity_hold_reason = models.CharField(max_length=300, blank=True, editable=False)
+    identity_hold_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
+        permissions = [("confirm_terminal_identity", "Can confirm a held account's terminal identity")]
         ordering = ["server", "login"]
         constraints = [
             models.UniqueConstraint(
@@ -302,3 +309,24 @@ class AccountHealth(models.Model):
         sign = "+" if self.server_utc_offset_seconds >= 0 else "-"
         hours, rest = divmod(abs(self.server_utc_offset_seconds), 3600)
         return f"UTC{sign}{hours:02d}:{rest // 60:02d} ({self.server_utc_offset_source})"
+
+
+class TerminalIdentityEvent(models.Model):
+    """Audit of terminal identity: a hold (the terminal no longer reads as this account) and its confirmation."""
+
+    class Kind(models.TextChoices):
+        HOLD = "hold", "Held: the terminal is not this account any more"
+        CONFIRMED = "confirmed", "Confirmed by an operator"
+
+    account = models.ForeignKey(TradingAccount, on_delete=models.CASCADE, related_name="identity_events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    reason = models.CharField(max_length=300)
+    detail = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.account} ({self.created_at:%Y-%m-%d %H:%M})"

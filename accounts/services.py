@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,6 +14,7 @@ from accounts.models import (
     AccountSnapshot,
     Role,
     SnapshotSource,
+    TerminalIdentityEvent,
     TradingAccount,
     User,
     default_backend,
@@ -150,3 +152,39 @@ def account_health_probe(*, account: TradingAccount, gateway: Mt5Gateway) -> Acc
     for group in (account_group(account.pk), STAFF_GROUP):
         broadcast(group, "health.updated", account_id=account.pk, connected=row.connected)
     return row
+
+
+def trading_account_identity_hold(*, account: TradingAccount, reason: str, detail: dict[str, Any]) -> None:
+    """Hold the account's syncs: its terminal no longer reads as this account. Idempotent while held."""
+    with transaction.atomic():
+        updated = TradingAccount.objects.filter(pk=account.pk, identity_hold_reason="").update(
+            identity_hold_reason=reason[:300], identity_hold_since=timezone.now()
+        )
+        if updated:
+            TerminalIdentityEvent.objects.create(
+                account=account, kind=TerminalIdentityEvent.Kind.HOLD, reason=reason[:300], detail=detail
+            )
+            logger.error("account %s held: %s", account.pk, reason)
+    account.refresh_from_db(fields=["identity_hold_reason", "identity_hold_since"])
+
+
+def trading_account_identity_confirm(*, account: TradingAccount, actor: User, reason: str) -> TradingAccount:
+    """An operator confirms the terminal is this account again (after re-login, a restored terminal...): syncs go
+    on, the ticket watermark starts afresh from the next reading. Audited with who and why."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": ["Say why the terminal can be trusted again."]})
+    with transaction.atomic():
+        locked = TradingAccount.objects.select_for_update().get(pk=account.pk)
+        if not locked.identity_hold_reason:
+            raise ValidationError("This account is not held.")
+        TerminalIdentityEvent.objects.create(
+            account=locked,
+            kind=TerminalIdentityEvent.Kind.CONFIRMED,
+            reason=reason[:300],
+            detail={"held_for": locked.identity_hold_reason, "held_since": str(locked.identity_hold_since)},
+            actor=actor,
+        )
+        locked.identity_hold_reason, locked.identity_hold_since, locked.max_ticket_seen = "", None, 0
+        locked.save(update_fields=["identity_hold_reason", "identity_hold_since", "max_ticket_seen"])
+    return locked

@@ -150,7 +150,7 @@ async def _clients(
     sockets = []
     for index in range(count):
         ws = await websockets.connect(
-            url, additional_headers={"Cookie": cookie, "Origin": origin}, open_timeout=60
+            url, additional_headers={"Cookie": cookie, "Origin": origin}, open_timeout=60, ping_interval=None
         )
         sockets.append(ws)
         if index % 100 == 99:
@@ -251,7 +251,12 @@ def main() -> None:
             server.terminate()
             server.join(timeout=10)
         connections.close_all()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+        for _attempt in range(10):  # the server's connections go away a moment after it is terminated
+            try:
+                connection.creation.destroy_test_db(old_name, verbosity=0)
+                break
+            except Exception:
+                time.sleep(1)
         teardown_test_environment()
 
 

@@ -158,6 +158,7 @@ COMMANDS: dict[str, Callable[[Stack], list[str]]] = {
     "bridge": lambda s: [
         PYTHON, "-m", "integrations.mt5.bridge.server", "--backend", "simulated", "--host", "127.0.0.1",
         "--port", str(s.bridge_port), "--secret-env", "MT5_BRIDGE_SECRET",
+        "--state-dir", str(s.workdir / "simulated-terminals"),  # as in make run: terminals outlive the process
     ],
     "web": lambda s: [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(s.web_port), "config.asgi:application"],
     "worker": lambda s: [str(BIN / "celery"), "-A", "config", "worker", "-l", "info", "--concurrency", "2"],
@@ -186,7 +187,6 @@ class Stack:
             "CELERY_BROKER_URL": self.redis.url,
             "MT5_BRIDGE_URL": f"http://127.0.0.1:{self.bridge_port}",
             "MT5_BRIDGE_SECRET": "chaos-bridge-secret",
-            "MT5_SIM_STATE_DIR": str(self.workdir / "sim-state"),
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
         }
@@ -223,6 +223,29 @@ class Stack:
             wait_for(lambda: _port_answers(self.bridge_port), timeout=20, what="bridge")
         if "web" in names:
             wait_for(lambda: _port_answers(self.web_port), timeout=30, what="web")
+
+    def start_extra(self, kind: str, name: str) -> None:
+        """A second process of a kind (e.g. another beat) under its own name."""
+        command = COMMANDS[kind](self)
+        if kind == "beat":
+            command = [*command[:-1], str(self.workdir / name)]
+        log = (self.workdir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(  # noqa: S603 - our own venv
+            command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def terminal(self, login: int, server: str = "SimBroker-Demo") -> Any:
+        """The bridge's simulated terminal of an account, to script it (sim_* helpers) as the tests do."""
+        from integrations.mt5.bridge.client import BridgeClient
+
+        return BridgeClient(
+            f"http://127.0.0.1:{self.bridge_port}", self.env["MT5_BRIDGE_SECRET"], login=login, server=server
+        )
+
+    def demo_logins(self) -> list[int]:
+        return [
+            row[0] for row in self.postgres.sql("SELECT login FROM accounts_tradingaccount ORDER BY login")
+        ]
 
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
         process = self.processes.pop(name)
@@ -266,3 +289,23 @@ class Stack:
             row[0]
             for row in self.postgres.sql("SELECT id FROM accounts_tradingaccount WHERE status = 'active'")
         }
+
+
+REPORT = ROOT / "var" / "chaos-report.json"
+
+
+def report(fault: str, **figures: Any) -> None:
+    """Keep a fault's measured figures (recovery seconds, losses, duplicates) for docs/RELIABILITY.md."""
+    import json
+
+    REPORT.parent.mkdir(exist_ok=True)
+    data = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+    data[fault] = figures
+    REPORT.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def timed_wait(predicate: Callable[[], Any], *, timeout: float, what: str) -> float:
+    """wait_for, returning how many seconds it took."""
+    started = time.monotonic()
+    wait_for(predicate, timeout=timeout, what=what)
+    return round(time.monotonic() - started, 1)

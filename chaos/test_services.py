@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from chaos.harness import Stack, wait_for
+from chaos.harness import Stack, report, timed_wait, wait_for
 
 SYNC_INTERVAL = 10  # seconds: the beat interval setup_periodic_tasks declares
 ONE_CYCLE = SYNC_INTERVAL + 15  # a cycle, plus start-up of the next sync and the reconnects
@@ -27,8 +27,54 @@ def test_postgres_down_30s_every_account_syncs_again_within_one_cycle(stack: Sta
     time.sleep(30)
     stack.postgres.start()
     mark = stack.last_sync_id()
-    wait_for(
+    recovery = timed_wait(
         lambda: _every_account_synced_after(stack, mark), timeout=ONE_CYCLE, what="syncs after the outage"
+    )
+    report("postgres_down_30s", recovery_seconds=recovery)
+    for name in ("bridge", "worker", "beat"):
+        assert stack.alive(name), f"{name} died during the outage:\n{stack.log(name)[-3000:]}"
+
+
+def _cycle_stats(stack: Stack) -> dict[int, tuple[int, int, int]]:
+    rows = stack.postgres.sql(
+        "SELECT id, synced, failed, skipped FROM reconciliation_synccycle WHERE closed AND NOT missed"
+    )
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+@pytest.mark.chaos
+def test_redis_down_30s_nothing_dies_statistics_stay_and_the_gap_is_recorded(stack: Stack) -> None:
+    wait_for(lambda: _every_account_synced_after(stack, 0), timeout=60, what="a first sync of every account")
+    wait_for(
+        lambda: any(sum(v) for v in _cycle_stats(stack).values()),
+        timeout=90,
+        what="a final cycle with counts",
+    )
+    before = _cycle_stats(stack)
+    stack.redis.kill()
+    time.sleep(30)
+    stack.redis.start()  # comes back empty: no persistence, like the machine's
+    mark = stack.last_sync_id()
+    recovery = timed_wait(
+        lambda: _every_account_synced_after(stack, mark),
+        timeout=ONE_CYCLE + 20,
+        what="syncs after the outage",
     )
     for name in ("bridge", "worker", "beat"):
         assert stack.alive(name), f"{name} died during the outage:\n{stack.log(name)[-3000:]}"
+    after = _cycle_stats(stack)
+    assert {cycle: after[cycle] for cycle in before} == before  # finished cycles keep their counts
+    wait_for(
+        lambda: stack.postgres.sql("SELECT count(*) FROM reconciliation_synccycle WHERE missed")[0][0] >= 1,
+        timeout=ONE_CYCLE,
+        what="the missed cycles on record",
+    )
+    missed = stack.postgres.sql(
+        "SELECT coalesce(sum(missed_cycles), 0) FROM reconciliation_synccycle WHERE missed"
+    )
+    report(
+        "redis_down_30s",
+        recovery_seconds=recovery,
+        finished_cycles_kept=len(before),
+        missed_cycles=missed[0][0],
+    )

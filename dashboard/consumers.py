@@ -12,6 +12,7 @@
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable
 from http.cookies import SimpleCookie
@@ -56,7 +57,8 @@ class _RenderCache:
         if len(self._entries) > 2000:
             self._prune(now)
         try:
-            html = await database_sync_to_async(render)()
+            # Off the thread that serves the sockets' access checks, so a push never queues behind them.
+            html = await database_sync_to_async(render, thread_sensitive=False)()
         except Exception as exc:
             future.set_exception(exc)
             self._entries.pop(key, None)
@@ -70,6 +72,13 @@ class _RenderCache:
 
 
 _renders = _RenderCache()
+
+
+class _AccessChecks(_RenderCache):
+    ttl_seconds = 5.0
+
+
+_access_checks = _AccessChecks()
 
 
 class LivePagesConsumer(AsyncWebsocketConsumer):
@@ -144,6 +153,21 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
             groups.update(account_group(pk) for pk in ids)
         return groups
 
+    async def _access_shared(self) -> set[str] | None:
+        """The re-check, shared by this user's sockets on the same view and session in this process (one set of
+        queries per user and interval, however many tabs are open)."""
+        session = self.scope.get("session")
+        key = ("access", self.user.pk, getattr(session, "session_key", None), self.view)
+        marker = "\x00none"  # the render cache holds text: None (no access) travels as a marker
+        result = await _access_checks.get(key, lambda: self._access_text(marker))
+        if result == marker:
+            return None
+        return set(result.split("\n")) if result else set()
+
+    def _access_text(self, marker: str) -> str:
+        access = self._access()
+        return marker if access is None else "\n".join(sorted(access))
+
     async def _join(self, groups: set[str]) -> None:
         for group in groups - self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -152,18 +176,22 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
         self.groups_joined = set(groups)
 
     async def _recheck_loop(self) -> None:
+        interval = settings.LIVE_ACCESS_RECHECK_SECONDS
+        # Spread the re-checks of many sockets over the interval instead of running them all at once.
+        await asyncio.sleep(random.uniform(0, interval))
         while True:
-            await asyncio.sleep(settings.LIVE_ACCESS_RECHECK_SECONDS)
             try:
-                access = await database_sync_to_async(self._access)()
+                access = await self._access_shared()
             except Exception:
                 logger.exception("live access re-check failed; keeping the socket as it is")
+                await asyncio.sleep(interval)
                 continue
             if access is None:
                 await self._join(set())
                 await self.close(code=4403)
                 return
             await self._join(access)
+            await asyncio.sleep(interval)
 
     def _may_hear(self, account_id: Any) -> bool:
         """Staff hear every account; a trader only accounts whose group this socket is in (re-checked above)."""

@@ -3,6 +3,16 @@
 from django import forms
 
 
+class ManualCloseForm(forms.Form):
+    """The close buttons' form: an idempotency key rendered with the page (one per position and render), so a
+    double click or a resent form is one request, hence one order."""
+
+    idempotency_key = forms.CharField(
+        max_length=128,
+        error_messages={"required": "This form is out of date: reload the page and try again."},
+    )
+
+
 class GuardResetForm(forms.Form):
     reason = forms.CharField(
         max_length=500,

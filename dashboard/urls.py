@@ -12,5 +12,9 @@ urlpatterns = [
     path("accounts/<int:account_id>/live/", views.account_positions_fragment, name="account_live"),
     path("accounts/<int:account_id>/chart/", views.account_chart, name="account_chart"),
     path("accounts/<int:account_id>/reset/", views.account_guard_reset, name="account_guard_reset"),
+    path("accounts/<int:account_id>/close/", views.positions_close_all, name="positions_close_all"),
+    path(
+        "accounts/<int:account_id>/positions/<int:ticket>/close/", views.position_close, name="position_close"
+    ),
     path("banner/", views.guard_banner_fragment, name="guard_banner"),
 ]

@@ -3,6 +3,7 @@
 import uuid
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,7 +17,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from accounts.models import TradingAccount, User
 from accounts.selectors import trading_account_get_for_user
 from core.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
-from dashboard.forms import GuardResetForm
+from dashboard.forms import GuardResetForm, ManualCloseForm
 from dashboard.selectors.account import (
     CHART_WINDOWS,
     account_bot_trades_recent,
@@ -27,8 +28,11 @@ from dashboard.selectors.account import (
 )
 from dashboard.selectors.alerts import BANNER_LIMIT, guard_banner_accounts
 from dashboard.selectors.overview import OverviewFilters, fleet_summary, overview_accounts, overview_filter
+from guards.selectors import account_close_allowed
 from guards.services import guard_reset
+from guards.services.manual_close import manual_close_request, request_fingerprint_for
 from guards.services.reset import OpenPositionsNotConfirmedError
+from reconciliation.symbols import symbol_digits_cached
 
 OVERVIEW_PAGE_SIZE = 50
 
@@ -79,9 +83,14 @@ def account_page(request: HttpRequest, account_id: int) -> HttpResponse:
 
 
 def account_context(*, user: User, account: TradingAccount, **extra: Any) -> dict[str, Any]:
+    positions = account_positions(account=account)
     return {
         "account": account,
-        "positions": account_positions(account=account),
+        "positions": positions,
+        "digits": symbol_digits_cached(
+            server=account.server, names=[row.position.symbol for row in positions]
+        ),
+        "may_close": account_close_allowed(user=user, account=account),
         "guard": account_guard_panel(account=account),
         "syncs": account_syncs_recent(account=account),
         "bot_trades": account_bot_trades_recent(account=account),
@@ -140,6 +149,59 @@ def account_guard_reset(request: HttpRequest, account_id: int) -> HttpResponse:
     context = account_context(user=user, account=account, reset_form=form)
     template = "dashboard/account.html#guard-panel" if request.htmx else "dashboard/account.html"
     return render(request, template, context)
+
+
+@require_POST
+@login_required
+def position_close(request: HttpRequest, account_id: int, ticket: int) -> HttpResponse:
+    return _close(request, account_id=account_id, ticket=ticket)
+
+
+@require_POST
+@login_required
+def positions_close_all(request: HttpRequest, account_id: int) -> HttpResponse:
+    return _close(request, account_id=account_id, ticket=None)
+
+
+CLOSE_NOT_ALLOWED = (
+    "You may not close positions of this account: owners and support may; a trader only on their own accounts, "
+    "and only while the owner allows it."
+)
+
+
+def _close(request: HttpRequest, *, account_id: int, ticket: int | None) -> HttpResponse:
+    """One close request per idempotency key through the one manual-close service; the orders go out from a
+    worker and their outcome (close intents, alerts) reaches the page live."""
+    account = account_for(request, account_id)
+    user: User = request.user  # type: ignore[assignment]
+    if not account_close_allowed(user=user, account=account):
+        raise PermissionDenied(CLOSE_NOT_ALLOWED)
+    form = ManualCloseForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.errors["idempotency_key"][0])
+    else:
+        try:
+            close = manual_close_request(
+                account=account,
+                user=user,
+                idempotency_key=form.cleaned_data["idempotency_key"],
+                ticket=ticket,
+                request_fingerprint=request_fingerprint_for(account_id=account.pk, ticket=ticket, body={}),
+            )
+        except PermissionDeniedError as exc:
+            raise PermissionDenied(exc.message) from None
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            count = len((close.response or {}).get("intents", []))
+            what = f"position #{ticket}" if ticket is not None else f"{count} position(s)"
+            if getattr(close, "replayed", False):
+                messages.info(request, f"The close of {what} was already requested; it is not sent twice.")
+            else:
+                messages.success(
+                    request, f"Close of {what} requested; its outcome appears under Close intents."
+                )
+    return redirect(reverse("dashboard:account_page", args=[account.pk]) + "#account-positions")
 
 
 @require_GET

@@ -270,8 +270,9 @@ class AccountSyncAdmin(ReadOnlyAdmin):
 
 @admin.register(SyncCycle)
 class SyncCycleAdmin(ReadOnlyAdmin):
-    """Scheduler status: one row per cycle, newest first. Counts of a cycle are folded in by the following cycles
-    (they are final once `closed`); `not run` are syncs that expired in the queue or were lost."""
+    """Scheduler status: one row per cycle, newest first. Counts of a cycle are recounted from the durable records by
+    the following cycles (final once `closed`); `not run` are syncs that expired in the queue or were lost; a `missed`
+    row stands for cycles that never ran while the broker or the database was down."""
 
     list_display = (
         "started_at",
@@ -284,9 +285,10 @@ class SyncCycleAdmin(ReadOnlyAdmin):
         "failed",
         "skipped",
         "not_run_count",
+        "missed_cycles",
         "closed",
     )
-    list_filter = ("closed",)
+    list_filter = ("closed", "missed")
     date_hierarchy = "started_at"
 
     @admin.display(description="duration (s)")

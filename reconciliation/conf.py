@@ -27,7 +27,10 @@ DEFAULTS: dict[str, Any] = {
     # account never overlap, and a killed worker's lock expires by itself.
     "RECONCILIATION_SYNC_SOFT_TIME_LIMIT": 35,
     "RECONCILIATION_SYNC_TIME_LIMIT": 40,
+    # A cycle's statistics are final once it is older than this (longer than any sync can run).
     "RECONCILIATION_LOCK_SECONDS": 45,
+    # The per-account sync lock's lifetime, renewed while the sync runs: a killed worker holds it at most this long.
+    "RECONCILIATION_LOCK_TTL_SECONDS": 10,
     # Celery queue of the per-account tasks (run a dedicated worker with its own --concurrency on it if wanted).
     "RECONCILIATION_SYNC_QUEUE": "celery",
     # Retention of the run log (AccountSync) and the cycle log (SyncCycle).

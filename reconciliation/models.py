@@ -370,10 +370,12 @@ class AccountSync(models.Model):
 
 
 class SyncCycle(models.Model):
-    """One beat cycle: the fan-out and what its account syncs did (counted in Redis while they run, folded in here by
-    later cycles; `closed` once final).
+    """One beat cycle: the fan-out and what its account syncs did, counted from the durable records (AccountSync rows
+    for synced/failed, an increment here for skipped) by later cycles; `closed` once final.
 
-    `lag_seconds` is how late the cycle started against the schedule (previous start + interval)."""
+    `lag_seconds` is how late the cycle started against the schedule (previous start + interval). A *missed* row
+    stands for the cycles that could not run while the broker or the database was down (`missed_cycles` of them,
+    from `started_at`), written by the first cycle that runs again."""
 
     started_at = models.DateTimeField(db_index=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
@@ -392,11 +394,17 @@ class SyncCycle(models.Model):
         help_text="Mean wait between dispatch and the start of an account's sync.",
     )
     closed = models.BooleanField(default=False)
+    missed = models.BooleanField(
+        default=False, help_text="Cycles that did not run (broker or database down)."
+    )
+    missed_cycles = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-started_at", "-pk"]
 
     def __str__(self) -> str:
+        if self.missed:
+            return f"{self.missed_cycles} missed cycle(s) from {self.started_at:%Y-%m-%d %H:%M:%S}Z"
         return f"cycle {self.pk} at {self.started_at:%Y-%m-%d %H:%M:%S}Z"
 
     @property

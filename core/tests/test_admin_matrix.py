@@ -16,9 +16,10 @@ pytestmark = pytest.mark.django_db
 ADMIN_MATRIX = {
     "accounts.accounthealth": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},
     "accounts.accountsnapshot": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},
+    "accounts.terminalidentityevent": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},
     "accounts.tradingaccount": {
-        "owner": ("vacd", ["delete_selected"]),
-        "support": ("v", []),
+        "owner": ("vacd", ["confirm_terminal_identity", "delete_selected"]),
+        "support": ("v", ["confirm_terminal_identity"]),
         "trader": ("", []),
     },
     "accounts.user": {"owner": ("vacd", ["delete_selected"]), "support": ("v", []), "trader": ("", [])},

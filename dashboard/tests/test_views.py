@@ -179,3 +179,52 @@ def test_risk_page_is_read_only_for_support(login_client, support):
     client = login_client(support)
     assert client.get("/risk/").status_code == 200
     assert client.post("/risk/edit/", {"risk_percent": "1"}).status_code == 403
+
+
+def test_a_trader_may_not_close_by_default_and_is_told_why(login_client, trader):
+    account = _account(trader)
+    response = login_client(trader).post(f"/accounts/{account.pk}/close/", {"idempotency_key": "k1"})
+    assert response.status_code == 403
+    assert "You may not close positions of this account" in response.content.decode()
+
+
+def test_the_same_close_key_twice_is_one_request(login_client, support, trader):
+    from django.utils import timezone
+
+    from guards.models import CloseIntent, ManualCloseRequest
+    from reconciliation.models import LivePosition
+
+    account = _account(trader)
+    now = timezone.now()
+    LivePosition.objects.create(
+        account=account,
+        ticket=5,
+        symbol="EURUSD",
+        canonical_symbol="EURUSD",
+        side="buy",
+        volume=Decimal("0.10"),
+        price_open=Decimal("1.085"),
+        price_current=Decimal("1.086"),
+        profit=Decimal("1"),
+        opened_at=now,
+        opened_at_server_epoch=int(now.timestamp()),
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+    client = login_client(support)
+    first = client.post(
+        f"/accounts/{account.pk}/positions/5/close/", {"idempotency_key": "same"}, follow=True
+    )
+    second = client.post(
+        f"/accounts/{account.pk}/positions/5/close/", {"idempotency_key": "same"}, follow=True
+    )
+    assert "requested" in first.content.decode()
+    assert "not sent twice" in second.content.decode()
+    assert ManualCloseRequest.objects.count() == 1
+    assert CloseIntent.objects.filter(ticket=5).count() == 1
+
+
+def test_a_close_form_without_its_key_is_refused_with_a_message(login_client, support, trader):
+    account = _account(trader)
+    response = login_client(support).post(f"/accounts/{account.pk}/close/", {}, follow=True)
+    assert "This form is out of date" in response.content.decode()

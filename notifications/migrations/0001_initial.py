@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('accounts', '0010_user_time_zone'),
+        ('accounts', '0012_user_time_zone'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -34,6 +34,7 @@ from guards.services import account_guards_evaluate, account_guards_failure_reco
 from integrations.mt5.errors import GatewayCircuitOpen, GatewayError, GatewayUnavailable
 from integrations.mt5.gateway import Mt5Gateway
 from integrations.mt5.reading import AccountReading
+from pipeline.services.identity import TerminalIdentityChanged, reading_identity_check
 from pipeline.services.reading import TerminalDisconnected, account_reading_take, deals_cursor_advance
 from reconciliation.services.runs import account_sync_guards_failed, account_sync_record
 from reconciliation.services.sync import (
@@ -109,9 +110,7 @@ def _sync_failed(
         snapshot=None,
         reading=None,
         now=started_at,
-        failure=f"the terminal could not be read ({type(exc).__name__}: {message})"
-        if not isinstance(exc, TerminalDisconnected)
-        else "the terminal is not connected to its trade server",
+        failure=_failure_reason(exc, message),
     )
     return AccountSyncResult(
         account_id=account.pk,
@@ -121,6 +120,15 @@ def _sync_failed(
         retryable=retryable,
         guards_error=guards_error,
     )
+
+
+def _failure_reason(exc: Exception, message: str) -> str:
+    """What the guards say they wait for."""
+    if isinstance(exc, TerminalIdentityChanged):
+        return f"the terminal is not this account ({message})"
+    if isinstance(exc, TerminalDisconnected):
+        return "the terminal is not connected to its trade server"
+    return f"the terminal could not be read ({type(exc).__name__}: {message})"
 
 
 def _guards_evaluate(
@@ -182,7 +190,8 @@ def account_sync(
     clock = time.monotonic()
     try:
         reading = account_reading_take(account=account, gateway=gateway, now=now)
-    except (GatewayError, TerminalDisconnected) as exc:
+        reading_identity_check(account=account, reading=reading)
+    except (GatewayError, TerminalDisconnected, TerminalIdentityChanged) as exc:
         return _sync_failed(account=account, started_at=now, clock=clock, exc=exc, cycle_id=cycle_id)
     except Exception as exc:
         _sync_failed(account=account, started_at=now, clock=clock, exc=exc, cycle_id=cycle_id)

@@ -7,6 +7,7 @@ from reconciliation.services.scheduling import (
     SYNC_PERIODIC_TASK_NAME,
     sync_cycle_count,
     sync_cycle_run,
+    sync_cycles_recount,
     sync_interval_seconds,
 )
 from reconciliation.services.sync import (
@@ -33,5 +34,6 @@ __all__ = [
     "reconciliation_store",
     "sync_cycle_count",
     "sync_cycle_run",
+    "sync_cycles_recount",
     "sync_interval_seconds",
 ]

@@ -1,8 +1,10 @@
 """The periodic sync's cycles: one cycle fans out one sync per active account (the dispatch is the caller's: the
 account-sync pipeline owns the sync itself and its per-account lock, see pipeline.services.scheduling).
 
-Cycle counters (synced / failed / skipped / queue lag) are Redis counters, written by the account tasks and folded
-into the SyncCycle rows by later cycles (a cycle is final once it is older than the lock lifetime).
+Cycle statistics are durable: synced and failed are counted from the AccountSync rows (one per sync, in the
+database), skipped by an increment of the cycle's row, so losing Redis loses nothing but the mean queue lag (kept in
+Redis while the cycle runs; a lost value leaves the stored one alone, never a zero). Cycles that could not run at all
+(broker or database down) are recorded as *missed* by the first cycle that runs again, so the gap is visible.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from django.core.cache import cache
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from accounts.selectors import trading_account_list_active
@@ -23,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 SYNC_PERIODIC_TASK_NAME = "reconciliation: sync all active accounts"
 SYNCED, FAILED, SKIPPED = "synced", "failed", "skipped"  # the outcomes a cycle counts
-_COUNTERS = (SYNCED, FAILED, SKIPPED, "lag_ms", "lagged")
+_LAG_COUNTERS = ("lag_ms", "lagged")
 _COUNTER_TTL = 24 * 3600
 
 
@@ -43,14 +46,15 @@ def _counter_add(cycle_id: int, name: str, delta: int = 1) -> None:
 
 
 def sync_cycle_count(*, cycle_id: int | None, status: str, queue_lag_seconds: float | None = None) -> None:
-    """Count one account's outcome into its cycle (no-op for syncs outside a cycle)."""
+    """Count one account's outcome into its cycle (no-op for syncs outside a cycle). Synced and failed syncs are
+    already on record (their AccountSync row); a skip leaves no row, so it is counted on the cycle's row."""
     if cycle_id is None:
         return
-    _counter_add(cycle_id, status)
+    if status == SKIPPED:
+        SyncCycle.objects.filter(pk=cycle_id).update(skipped=F("skipped") + 1)
     if queue_lag_seconds is not None:
         _counter_add(cycle_id, "lag_ms", max(int(queue_lag_seconds * 1000), 0))
         _counter_add(cycle_id, "lagged")
-    cache.set(_counter_key(cycle_id, "finished"), timezone.now().timestamp(), timeout=_COUNTER_TTL)
 
 
 def sync_interval_seconds() -> int:
@@ -63,28 +67,53 @@ def sync_interval_seconds() -> int:
     return int(setting("RECONCILIATION_SYNC_INTERVAL_SECONDS"))
 
 
-def _cycles_refresh(*, now: datetime) -> None:
-    """Fold the Redis counters into the cycles not final yet; a cycle older than the lock lifetime is final."""
+def sync_cycles_recount(*, now: datetime) -> None:
+    """Recount the cycles not final yet from the durable records; a cycle older than the lock lifetime is final."""
     final_before = now - timedelta(seconds=setting("RECONCILIATION_LOCK_SECONDS"))
-    cycles = list(SyncCycle.objects.filter(closed=False))
+    cycles = list(SyncCycle.objects.filter(closed=False, missed=False))
     if not cycles:
         return
-    keys = [_counter_key(c.pk, name) for c in cycles for name in (*_COUNTERS, "finished")]
-    values = cache.get_many(keys)
+    # A retried sync leaves two rows: an account counts once, as synced if any of its syncs in the cycle was ok.
+    counts = {
+        row["cycle_id"]: row
+        for row in AccountSync.objects.filter(cycle_id__in=[c.pk for c in cycles])
+        .values("cycle_id")
+        .annotate(
+            accounts=Count("account", distinct=True),
+            ok_accounts=Count("account", distinct=True, filter=Q(ok=True)),
+            finished=Max("finished_at"),
+        )
+    }
+    lags = cache.get_many([_counter_key(c.pk, name) for c in cycles for name in _LAG_COUNTERS])
     for cycle in cycles:
-        count = {name: int(values.get(_counter_key(cycle.pk, name)) or 0) for name in _COUNTERS}
-        cycle.synced, cycle.failed, cycle.skipped = count[SYNCED], count[FAILED], count[SKIPPED]
-        if count["lagged"]:
-            cycle.queue_lag_seconds = (Decimal(count["lag_ms"]) / count["lagged"] / 1000).quantize(
-                Decimal("0.001")
-            )
-        finished = values.get(_counter_key(cycle.pk, "finished"))
-        if finished is not None:
-            cycle.finished_at = datetime.fromtimestamp(float(finished), tz=now.tzinfo)
+        row = counts.get(cycle.pk)
+        if row is not None:
+            cycle.synced, cycle.failed = row["ok_accounts"], row["accounts"] - row["ok_accounts"]
+            cycle.finished_at = row["finished"]
+        lagged = int(lags.get(_counter_key(cycle.pk, "lagged")) or 0)
+        if lagged:  # only while Redis still has them: a lost counter leaves the stored mean alone
+            lag_ms = int(lags.get(_counter_key(cycle.pk, "lag_ms")) or 0)
+            cycle.queue_lag_seconds = (Decimal(lag_ms) / lagged / 1000).quantize(Decimal("0.001"))
         cycle.closed = cycle.started_at < final_before
-    SyncCycle.objects.bulk_update(
-        cycles, ["synced", "failed", "skipped", "queue_lag_seconds", "finished_at", "closed"]
+    SyncCycle.objects.bulk_update(cycles, ["synced", "failed", "queue_lag_seconds", "finished_at", "closed"])
+
+
+def _missed_record(*, previous: SyncCycle | None, now: datetime, interval: int) -> None:
+    """Cycles that should have started between the previous one and now but never ran: one `missed` row for the
+    gap (beat could not reach the broker or the database), so the status pages show it."""
+    if previous is None or previous.missed:
+        return
+    slots = int((now - previous.started_at).total_seconds() // previous.interval_seconds) - 1
+    if slots < 1:
+        return
+    SyncCycle.objects.create(
+        started_at=previous.started_at + timedelta(seconds=previous.interval_seconds),
+        interval_seconds=previous.interval_seconds,
+        missed=True,
+        missed_cycles=slots,
+        closed=True,
     )
+    logger.warning("%s sync cycle(s) did not run before %s (broker or database down)", slots, now.isoformat())
 
 
 def _prune(*, now: datetime) -> None:
@@ -102,14 +131,15 @@ def sync_cycle_run(*, dispatch: Dispatch, now: datetime | None = None) -> SyncCy
         logger.warning("sync cycle skipped: the previous cycle is still dispatching")
         return None
     try:
-        _cycles_refresh(now=now)
-        previous = SyncCycle.objects.order_by("-started_at").first()
+        sync_cycles_recount(now=now)
+        previous = SyncCycle.objects.filter(missed=False).order_by("-started_at").first()
         lag = Decimal(0)
         if previous is not None:
             late = (now - previous.started_at).total_seconds() - previous.interval_seconds
             lag = Decimal(max(late, 0)).quantize(Decimal("0.001"))
+        _missed_record(previous=previous, now=now, interval=interval)
         cycle = SyncCycle.objects.create(started_at=now, interval_seconds=interval, lag_seconds=lag)
-        cache.set_many({_counter_key(cycle.pk, name): 0 for name in _COUNTERS}, timeout=_COUNTER_TTL)
+        cache.set_many({_counter_key(cycle.pk, name): 0 for name in _LAG_COUNTERS}, timeout=_COUNTER_TTL)
         account_ids = list(trading_account_list_active().order_by("pk").values_list("pk", flat=True))
         expires = max(interval - 1, 1) if interval > 1 else interval * 0.9
         for account_id in account_ids:

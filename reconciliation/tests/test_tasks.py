@@ -16,7 +16,7 @@ from pipeline.services import sync as sync_module
 from pipeline.services.scheduling import account_lock_key, lock_client
 from reconciliation.models import AccountSync, LivePosition, ReconciliationEvent, SyncCycle
 from reconciliation.services import sync as reconciliation_sync
-from reconciliation.services import sync_cycle_run
+from reconciliation.services import sync_cycle_run, sync_cycles_recount
 
 pytestmark = pytest.mark.django_db
 
@@ -33,8 +33,10 @@ def _no_cycle_lock():
 
 
 def _counters(cycle_id):
-    names = ("synced", "failed", "skipped")
-    return {name: cache.get(f"recon:cycle:{cycle_id}:{name}") for name in names}
+    """The cycle's statistics as the status pages show them (recounted from the durable records)."""
+    sync_cycles_recount(now=timezone.now())
+    cycle = SyncCycle.objects.get(pk=cycle_id)
+    return {"synced": cycle.synced, "failed": cycle.failed, "skipped": cycle.skipped}
 
 
 def test_cycle_fans_out_one_sync_per_active_account_expiring_before_the_next(use_sims):
@@ -81,17 +83,34 @@ def test_cycle_counts_synced_failed_and_skipped_and_records_status(use_sims):
     ]
 
     assert statuses == ["synced", "failed", "skipped"]
-    assert _counters(cycle.pk) == {"synced": 1, "failed": 1, "skipped": 1}
-    # The next cycles fold the counters into the row; it is final once older than the lock lifetime.
+    # The next cycles count the durable records into the row; it is final once older than the lock lifetime.
     sync_cycle_run(dispatch=lambda **kwargs: None, now=start + timedelta(seconds=12))
     cycle.refresh_from_db()
     assert (cycle.synced, cycle.failed, cycle.skipped, cycle.closed) == (1, 1, 1, False)
     assert cycle.finished_at is not None
     assert cycle.queue_lag_seconds is not None
+    lag = cycle.queue_lag_seconds
+    cache.clear()  # Redis restarted without persistence: the statistics must not turn into zeros
     later = sync_cycle_run(dispatch=lambda **kwargs: None, now=start + timedelta(seconds=60))
     cycle.refresh_from_db()
+    assert (cycle.synced, cycle.failed, cycle.skipped, cycle.queue_lag_seconds) == (1, 1, 1, lag)
     assert cycle.closed
     assert later.lag_seconds > 0  # started 48 s after the previous cycle, which was due 10 s after it
+    # ... and the cycles that should have run in between are on record as missed.
+    missed = SyncCycle.objects.get(missed=True)
+    assert missed.missed_cycles == 3
+    assert missed.started_at == start + timedelta(seconds=22)
+
+
+def test_cycles_that_never_ran_are_recorded_once_as_missed(use_sims):
+    start = timezone.now()
+    sync_cycle_run(dispatch=lambda **kwargs: None, now=start)
+    sync_cycle_run(
+        dispatch=lambda **kwargs: None, now=start + timedelta(seconds=10.5)
+    )  # on time: nothing missed
+    assert not SyncCycle.objects.filter(missed=True).exists()
+    sync_cycle_run(dispatch=lambda **kwargs: None, now=start + timedelta(seconds=41))  # two slots skipped
+    assert list(SyncCycle.objects.filter(missed=True).values_list("missed_cycles", flat=True)) == [2]
 
 
 def test_one_accounts_failure_never_stops_the_others(use_sims, monkeypatch):
@@ -299,3 +318,31 @@ def test_task_syncs_through_the_real_gateway_selection(default_sim):
 
     assert tasks.account_sync(account.pk) == "synced"
     assert list(LivePosition.objects.filter(account=account).values_list("ticket", flat=True)) == [ticket]
+
+
+def test_a_lock_whose_worker_died_expires_within_its_ttl_and_is_reported_orphaned(use_sims, settings, caplog):
+    settings.RECONCILIATION_LOCK_TTL_SECONDS = 0.4
+    sim = use_sims.make()
+    assert (
+        account_lock_acquire(account_id=sim.account.pk) is not None
+    )  # its worker is SIGKILLed: never released
+    assert tasks.account_sync(sim.account.pk) == "skipped"
+    assert "still holds its lock" in caplog.text
+    time.sleep(0.6)
+    assert tasks.account_sync(sim.account.pk) == "synced"
+    assert "was orphaned" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_long_sync_keeps_renewing_its_short_lock(use_sims, settings):
+    settings.RECONCILIATION_LOCK_TTL_SECONDS = 0.3
+    slow = use_sims.make()
+    slow.terminal.sim_set_latency("positions_get", 1.2)  # four lock lifetimes
+    statuses = {}
+    first = threading.Thread(target=lambda: statuses.setdefault("first", tasks.account_sync(slow.account.pk)))
+    first.start()
+    time.sleep(0.8)  # well past one TTL: only renewal keeps the lock
+    statuses["second"] = tasks.account_sync(slow.account.pk)
+    first.join(timeout=10)
+    assert statuses == {"first": "synced", "second": "skipped"}
+    assert lock_client().get(account_lock_key(slow.account.pk)) is None  # released at the end

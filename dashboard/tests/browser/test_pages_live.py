@@ -201,3 +201,29 @@ def test_an_idle_page_keeps_its_socket_for_60_seconds(live_asgi, log_in, people)
     page.wait_for_timeout(62_000)
     assert page.get_attribute("body", "data-ws-opens") == "1"
     expect(page.locator("#live-status")).to_have_attribute("data-state", "open")
+
+
+def test_a_double_click_on_close_sends_one_order(live_asgi, log_in, people, sim):
+    from guards.models import CloseIntent, ManualCloseRequest
+    from guards.services.manual_close import manual_close_execute
+
+    tess = sim(people["trader"])
+    ticket = tess.terminal.sim_open_manual("EURUSD", "buy", "0.10")
+    _sync(tess)
+    page = log_in("sam", "support-pass-123")
+    page.goto(f"{live_asgi}/accounts/{tess.account.pk}/")
+    button = page.locator(f"#position-{ticket} button")
+    button.click()  # first step: asks to confirm
+    expect(button).to_contain_text("Confirm")
+    page.wait_for_timeout(500)
+    button.dblclick()
+    expect(page.locator(".messages")).to_contain_text(f"Close of position #{ticket} requested")
+    screenshot(page, "account-close")
+
+    (request,) = ManualCloseRequest.objects.filter(account=tess.account)
+    assert CloseIntent.objects.filter(account=tess.account, ticket=ticket).count() == 1
+    manual_close_execute(request=request, gateway=tess.gateway)  # what the worker does with the request
+    manual_close_execute(request=request, gateway=tess.gateway)  # a redelivered task changes nothing
+    assert tess.terminal.positions_get(ticket=ticket) in ((), None)
+    intent = CloseIntent.objects.get(account=tess.account, ticket=ticket)
+    assert intent.order_sends == 1

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0009_trader_no_admin_permissions'),
+        ('accounts', '0011_terminal_identity_roles'),
     ]
 
     operations = [
