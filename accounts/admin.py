@@ -86,7 +86,8 @@ class TradingAccountAdmin(admin.ModelAdmin):
             return "not probed yet"
         link = "connected" if health.connected else "DOWN"
         circuit = f", circuit {health.circuit_state}" if health.circuit_state not in ("", "closed") else ""
-        return f"{link}{circuit}"
+        clock = ", broker clock offset unknown" if health.server_utc_offset_source == "unknown" else ""
+        return f"{link}{circuit}{clock}"
 
     @admin.display(description="Equity")
     def equity(self, obj: TradingAccount) -> str:
@@ -133,8 +134,14 @@ class AccountHealthAdmin(ReadOnlyAdmin):
         "probe_latency_ms",
         "circuit_state",
         "circuit_failures",
+        "broker_clock",
+        "server_utc_offset_measured_at",
         "checked_at",
     )
-    list_filter = ("connected", "trade_allowed", "circuit_state")
+    list_filter = ("connected", "trade_allowed", "circuit_state", "server_utc_offset_source")
     list_select_related = ("account",)
     search_fields = ("account__login", "account__server")
+
+    @admin.display(description="Broker clock")
+    def broker_clock(self, obj: AccountHealth) -> str:
+        return obj.broker_clock

@@ -51,6 +51,17 @@ class GatewayBackend(models.TextChoices):
     EA = "ea", "Expert Advisor push (MT5Guard.mq5)"
 
 
+def default_backend() -> str:
+    """New accounts use MT5_DEFAULT_BACKEND (`bridge` in production, `simulated` in development)."""
+    return str(settings.MT5_DEFAULT_BACKEND)
+
+
+SIMULATED_REFUSED = (
+    "The simulated terminal is for development only and is refused while DEBUG is off: choose the bridge (or native) "
+    "backend for this account, or pause it."
+)
+
+
 class MarginMode(models.TextChoices):
     """ACCOUNT_MARGIN_MODE_*: on the two netting modes a terminal holds one position per symbol."""
 
@@ -99,9 +110,7 @@ class TradingAccount(BaseModel):
     server = models.CharField(max_length=128, help_text="Trade server name, e.g. 'Broker-Demo'.")
     broker_company = models.CharField(max_length=128, blank=True)
     label = models.CharField(max_length=128, blank=True)
-    backend = models.CharField(
-        max_length=16, choices=GatewayBackend.choices, default=GatewayBackend.SIMULATED
-    )
+    backend = models.CharField(max_length=16, choices=GatewayBackend.choices, default=default_backend)
     connection = models.JSONField(
         default=dict,
         blank=True,
@@ -147,6 +156,17 @@ class TradingAccount(BaseModel):
         self.server = (self.server or "").strip()
         if not self.server:
             raise ValidationError({"server": "The trade server name is required."})
+        if self.simulated_refused:
+            raise ValidationError({"backend": SIMULATED_REFUSED})
+
+    @property
+    def simulated_refused(self) -> bool:
+        """An active account on the simulated terminal outside development (a paused one may stay, to be fixed)."""
+        return (
+            self.backend == GatewayBackend.SIMULATED
+            and self.status == AccountStatus.ACTIVE
+            and not settings.MT5_SIMULATED_ALLOWED
+        )
 
     @property
     def is_netting(self) -> bool:
@@ -189,6 +209,11 @@ class AccountSnapshot(models.Model):
     taken_at = models.DateTimeField(db_index=True)
     server_time = models.DateTimeField()
     server_utc_offset_seconds = models.IntegerField(default=0)
+    server_utc_offset_known = models.BooleanField(
+        default=True,
+        help_text="False while the broker's clock offset was not measured yet: server_time is then shown at UTC, "
+        "a guess that nothing depending on the broker's day may trust.",
+    )
     source = models.CharField(max_length=16, choices=SnapshotSource.choices, default=SnapshotSource.TERMINAL)
 
     class Meta:
@@ -233,6 +258,15 @@ class AccountHealth(models.Model):
     circuit_state = models.CharField(max_length=16, blank=True, help_text="closed / open / half_open")
     circuit_failures = models.PositiveIntegerField(default=0)
     circuit_opened_at = models.DateTimeField(null=True, blank=True)
+    server_utc_offset_seconds = models.IntegerField(
+        null=True, blank=True, help_text="The broker clock's offset from UTC; empty while unknown."
+    )
+    server_utc_offset_source = models.CharField(
+        max_length=16, blank=True, help_text="configured / estimated / unknown"
+    )
+    server_utc_offset_measured_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a fresh tick last confirmed the estimate (re-checked daily)."
+    )
     checked_at = models.DateTimeField()
 
     class Meta:
@@ -240,3 +274,12 @@ class AccountHealth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account}: {'connected' if self.connected else 'down'} at {self.checked_at:%H:%M:%S}Z"
+
+    @property
+    def broker_clock(self) -> str:
+        """The broker clock as the pages show it: `UTC+03:00 (estimated)`, or that it is unknown."""
+        if self.server_utc_offset_seconds is None:
+            return "offset unknown" if self.server_utc_offset_source == "unknown" else "-"
+        sign = "+" if self.server_utc_offset_seconds >= 0 else "-"
+        hours, rest = divmod(abs(self.server_utc_offset_seconds), 3600)
+        return f"UTC{sign}{hours:02d}:{rest // 60:02d} ({self.server_utc_offset_source})"

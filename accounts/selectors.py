@@ -32,12 +32,18 @@ def trading_account_list_active() -> QuerySet[TradingAccount]:
 
 def trading_account_gateway(*, account: TradingAccount) -> "Mt5Gateway":
     """The account's terminal gateway (cached per process by integrations.mt5.get_gateway). Decrypts the password
-    only here, straight into the gateway's config, which never logs or repr()s it."""
+    only here, straight into the gateway's config, which never logs or repr()s it. Raises GatewayError for an
+    active simulated account while DEBUG is off."""
     from django.conf import settings
 
+    from accounts.models import SIMULATED_REFUSED
     from core.crypto import decrypt_secret
     from integrations.mt5 import ConnectionConfig, get_gateway
+    from integrations.mt5.errors import GatewayError
 
+    if account.simulated_refused:
+        # Last line of defence: nothing in production ever syncs, sizes or closes against a simulated terminal.
+        raise GatewayError(f"{account}: {SIMULATED_REFUSED}", call="connect")
     conn = account.connection or {}
     return get_gateway(
         ConnectionConfig(

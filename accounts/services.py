@@ -11,16 +11,16 @@ from django.utils import timezone
 from accounts.models import (
     AccountHealth,
     AccountSnapshot,
-    GatewayBackend,
     Role,
     SnapshotSource,
     TradingAccount,
     User,
+    default_backend,
 )
 from core.crypto import encrypt_secret
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from integrations.mt5.gateway import Mt5Gateway
-from integrations.mt5.types import AccountState
+from integrations.mt5.types import AccountState, Health
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +43,18 @@ def trading_account_create(
     login: int,
     server: str,
     password: str = "",
-    backend: str = GatewayBackend.SIMULATED,
+    backend: str | None = None,
     connection: dict[str, Any] | None = None,
     broker_company: str = "",
     label: str = "",
 ) -> TradingAccount:
+    """A new account; `backend` defaults to MT5_DEFAULT_BACKEND. Refused (ValidationError on `backend`) for the
+    simulated terminal while DEBUG is off."""
     account = TradingAccount(
         owner=owner,
         login=login,
         server=server,
-        backend=backend,
+        backend=backend or default_backend(),
         connection=connection or {},
         broker_company=broker_company,
         label=label,
@@ -96,6 +98,7 @@ def account_snapshot_record(
         taken_at=taken_at or timezone.now(),
         server_time=state.server_time,
         server_utc_offset_seconds=int(offset.total_seconds()) if offset else 0,
+        server_utc_offset_known=state.server_utc_offset_known,
         source=source,
     )
     # Field validation (non-finite numbers, negative margin); constraints are the database's job, which saves a
@@ -107,6 +110,17 @@ def account_snapshot_record(
         latest_snapshot=snapshot, margin_mode=snapshot.margin_mode
     )
     return snapshot
+
+
+def _broker_clock(health: Health) -> dict[str, Any]:
+    """The broker clock as the probe saw it; a probe that could not reach the terminal keeps the last one known."""
+    if not health.server_utc_offset_source:
+        return {}
+    return {
+        "server_utc_offset_seconds": health.server_utc_offset,
+        "server_utc_offset_source": health.server_utc_offset_source,
+        "server_utc_offset_measured_at": health.server_utc_offset_measured_at,
+    }
 
 
 def account_health_probe(*, account: TradingAccount, gateway: Mt5Gateway) -> AccountHealth:
@@ -129,6 +143,7 @@ def account_health_probe(*, account: TradingAccount, gateway: Mt5Gateway) -> Acc
             "circuit_state": circuit.get("state", ""),
             "circuit_failures": circuit.get("failures", 0),
             "circuit_opened_at": datetime.fromtimestamp(opened_at, tz=UTC) if opened_at else None,
+            **_broker_clock(health),
             "checked_at": health.checked_at,
         },
     )

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export DJANGO_SETTINGS_MODULE=config.settings.test
+export DJANGO_DEBUG=true  # development defaults under the test settings (which still run the tests with DEBUG off)
 
 echo "== migrations are up to date"
 # (against a throw-away SQLite file: the check needs no server, and the real databases stay untouched)

@@ -1,7 +1,9 @@
-"""Every setting and every environment read, with safe development defaults.
+"""Every setting and every environment read.
 
-Production is driven by the environment (no production.py): set DJANGO_DEBUG=false and the secrets below;
-anything secret has no default once DEBUG is off, so a misconfigured deploy fails at start-up.
+DEBUG is off unless DJANGO_DEBUG=true says otherwise (`make run` and the test settings set development explicitly),
+so a deploy that forgets the variable gets production behaviour, not development secrets. Production is driven by
+the environment (no production.py): anything secret has no default once DEBUG is off, so a misconfigured deploy
+fails at start-up.
 """
 
 from pathlib import Path
@@ -16,7 +18,7 @@ VAR_DIR = BASE_DIR / "var"
 if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
     env.read_env(str(BASE_DIR / ".env"))
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 if DEBUG:
     SECRET_KEY = env("DJANGO_SECRET_KEY", default="django-insecure-development-only-key-change-me")
@@ -171,7 +173,19 @@ MT5_CREDENTIALS_KEYS = env.list("MT5_CREDENTIALS_KEYS", default=[])
 MT5_CREDENTIALS_DEV_KEY_FILE = VAR_DIR / "credentials-dev.key"
 
 # The MT5 gateway. Each TradingAccount names its backend (simulated | native | bridge); these are defaults.
-MT5_DEFAULT_BACKEND = env("MT5_DEFAULT_BACKEND", default="simulated")
+# The simulated terminal is for development only: with DEBUG off an active account may not use it (accounts.checks,
+# TradingAccount.clean, accounts.selectors.trading_account_gateway). Not read from the environment on purpose.
+MT5_SIMULATED_ALLOWED = DEBUG
+MT5_DEFAULT_BACKEND = env("MT5_DEFAULT_BACKEND", default="simulated" if DEBUG else "bridge")
+if MT5_DEFAULT_BACKEND not in ("simulated", "native", "bridge", "ea"):
+    raise ImproperlyConfigured(
+        f"MT5_DEFAULT_BACKEND={MT5_DEFAULT_BACKEND!r}: expected one of simulated, native, bridge, ea."
+    )
+if MT5_DEFAULT_BACKEND == "simulated" and not MT5_SIMULATED_ALLOWED:
+    raise ImproperlyConfigured(
+        "MT5_DEFAULT_BACKEND=simulated is refused with DJANGO_DEBUG off: the simulated terminal is for development "
+        "only. Use bridge (docs/DEPLOY-MT5.md) or native."
+    )
 MT5_BRIDGE_URL = env("MT5_BRIDGE_URL", default="http://127.0.0.1:18812")
 MT5_BRIDGE_SECRET = env("MT5_BRIDGE_SECRET", default="development-bridge-secret" if DEBUG else None)
 MT5_CALL_TIMEOUT_SECONDS = env.float("MT5_CALL_TIMEOUT_SECONDS", default=10.0)

@@ -1,5 +1,11 @@
 """Overrides that make tests fast and deterministic. Tests run on PostgreSQL and Redis, the real services."""
 
+import os
+
+# The base settings' development defaults (development secrets, no HTTPS redirect), set explicitly now that
+# DJANGO_DEBUG defaults to off; every value tests depend on is overridden below anyway.
+os.environ.setdefault("DJANGO_DEBUG", "true")
+
 from config.env import env
 from config.settings.base import *  # noqa: F403
 from config.settings.base import BASE_DIR
@@ -42,3 +48,6 @@ STORAGES = {
 MT5_CREDENTIALS_KEYS = ["kXq2d6o3b4JQm3Zq3v6Rr0Yc1rS9a3pJb8f5n2H7w0E="]
 MT5_CREDENTIALS_DEV_KEY_FILE = BASE_DIR / "var" / "unused-in-tests.key"
 MT5_BRIDGE_SECRET = "test-bridge-secret"  # noqa: S105
+# Tests drive simulated terminals although DEBUG is off while they run; the refusal has its own tests.
+MT5_SIMULATED_ALLOWED = True
+MT5_DEFAULT_BACKEND = "simulated"

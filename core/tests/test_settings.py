@@ -28,9 +28,10 @@ def _settings(env: dict[str, str], expr: str) -> subprocess.CompletedProcess[str
     )
 
 
-def test_development_defaults_need_no_setup():
+def test_development_defaults_need_only_debug_on():
     out = _settings(
-        {}, "s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.CELERY_BEAT_SCHEDULER"
+        {"DJANGO_DEBUG": "true"},
+        "s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.CELERY_BEAT_SCHEDULER",
     )
     assert out.returncode == 0, out.stderr
     assert "True" in out.stdout
@@ -39,16 +40,23 @@ def test_development_defaults_need_no_setup():
     assert "django_celery_beat.schedulers:DatabaseScheduler" in out.stdout
 
 
+def test_debug_is_off_unless_asked_for():
+    out = _settings({}, "s.DEBUG")
+    assert out.returncode != 0  # production behaviour: no development secret key to fall back on
+    assert "DJANGO_SECRET_KEY must be set" in out.stderr
+
+
 def test_database_url_selects_postgresql():
     out = _settings(
-        {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/x"}, "s.DATABASES['default']['ENGINE']"
+        {"DJANGO_DEBUG": "true", "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/x"},
+        "s.DATABASES['default']['ENGINE']",
     )
     assert "postgresql" in out.stdout, out.stderr
 
 
 def test_redis_url_drives_cache_broker_and_channel_layer():
     out = _settings(
-        {"REDIS_URL": "redis://10.0.0.9:6379/3"},
+        {"DJANGO_DEBUG": "true", "REDIS_URL": "redis://10.0.0.9:6379/3"},
         "s.CACHES['default']['LOCATION'], s.CELERY_BROKER_URL, s.CHANNEL_LAYERS['default']['CONFIG']['hosts']",
     )
     assert out.stdout.count("redis://10.0.0.9:6379/3") == 3, out.stderr

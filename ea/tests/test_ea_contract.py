@@ -31,10 +31,13 @@ def pair(trader):
         api=terminal, transport=ClientTransport(Client()), key_id=key.key_id, secret=key.secret
     )
     emulator.start()
+    # The broker clock offset is configured on both: measured, it needs a tick seen arriving (for the EA, two
+    # pushes), which integrations/mt5/tests/test_broker_clock.py covers; here the mappings are compared.
+    offset = int(terminal.clock.server_utc_offset.total_seconds())
     direct = get_gateway(ConnectionConfig(account_key="contract-direct", backend="simulated", login=login,
-                                          server=SERVER, password="x"))  # fmt: skip
+                                          server=SERVER, password="x", server_utc_offset_seconds=offset))  # fmt: skip
     via_ea = get_gateway(ConnectionConfig(account_key=f"account-{account.pk}", backend="ea", login=login,
-                                          server=SERVER))  # fmt: skip
+                                          server=SERVER, server_utc_offset_seconds=offset))  # fmt: skip
     yield terminal, emulator, direct, via_ea
     default_registry().remove(login, SERVER)
 

@@ -86,6 +86,7 @@ class GuardEvaluation:
     daily_loss_percent: Decimal | None = None
     waiting: str = ""
     alerts: list[GuardAlert] = field(default_factory=list)
+    daily_loss_waiting: str = ""
 
 
 @dataclass
@@ -97,6 +98,7 @@ class _Context:
     server: str = ""  # the broker server: market data cached per server is shared by its accounts
     alerts: list[GuardAlert] = field(default_factory=list)
     actions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    daily_loss_waiting: str = ""  # why the daily-loss guard could not move its day anchor
 
     def alert(self, **kwargs: Any) -> None:
         self.alerts.append(alert_build(account_id=self.account_id, now=self.now, **kwargs))
@@ -305,6 +307,11 @@ def _peak_and_anchor(ctx: _Context, *, snapshot: AccountSnapshot) -> None:
     if state.peak_equity is None or snapshot.equity > state.peak_equity:
         state.peak_equity = snapshot.equity
         state.peak_at = snapshot.taken_at
+    if not snapshot.server_utc_offset_known:
+        # The broker's day cannot be told (its clock offset is not measured yet): never guess it from UTC. The day
+        # anchor stays as it is (none yet: the daily-loss guard waits) until the offset is known.
+        ctx.daily_loss_waiting = "broker clock offset unknown: the trading day cannot be told yet"
+        return
     day = snapshot.server_wall_time.date()
     if state.broker_day != day or state.day_anchor is None:
         state.broker_day = day
@@ -533,6 +540,7 @@ def account_guards_evaluate(
         daily_loss_percent=state.daily_loss_percent,
         waiting=waiting,
         alerts=alerts,
+        daily_loss_waiting=ctx.daily_loss_waiting,
     )
 
 

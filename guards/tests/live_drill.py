@@ -17,16 +17,21 @@ SYNC_SECONDS) and the market (sim_* helpers through the bridge).
 3. Market closed through the liquidation moment, opened again 30 s after the liquidation started: every failed
    attempt audited with MARKET_CLOSED 10018, the gaps between attempts (5, 10, 20 s), the time from the opening to
    the confirmed closes, one closing deal per ticket.
+4. Bridge restart: the bridge (simulated terminals kept under a state directory, as in `make run`) is killed and
+   started again while an account holds positions; the next syncs see the same tickets and money and no guard moves.
 """
 
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from contextlib import closing, suppress
 from pathlib import Path
 
@@ -35,6 +40,7 @@ PYTHON = str(ROOT / ".venv" / "bin" / "python")
 CELERY = str(ROOT / ".venv" / "bin" / "celery")
 SYNC_SECONDS = 2.0
 DB = f"guards_drill_{os.getpid()}"
+STATE_DIR = tempfile.mkdtemp(prefix="drill-terminals-")
 
 
 def _free_port() -> int:
@@ -81,6 +87,37 @@ def _start_worker(name: str) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def _start_bridge() -> subprocess.Popen:
+    """The bridge of `make run`: simulated terminals kept under STATE_DIR, so a restart looks like a reconnect."""
+    process = subprocess.Popen(  # noqa: S603 - our own venv
+        [
+            *(
+                PYTHON,
+                "-m",
+                "integrations.mt5.bridge.server",
+                "--backend",
+                "simulated",
+                "--host",
+                "127.0.0.1",
+            ),
+            *("--port", str(PORT), "--secret-env", "MT5_BRIDGE_SECRET", "--log-level", "WARNING"),
+            *("--state-dir", STATE_DIR),
+        ],
+        cwd=ROOT,
+        env=ENV,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(ENV["MT5_BRIDGE_URL"], timeout=1):  # noqa: S310 - our bridge
+                return process
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the bridge did not start") from None
+            time.sleep(0.2)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -156,33 +193,67 @@ def _market_closed_case(account_for, sync_until) -> dict:  # type: ignore[no-unt
     }
 
 
+def bridge_restart_case(*, account_for, restart_bridge) -> dict:
+    """3. Bridge restart during the demo: the bridge process is killed (SIGKILL, no clean save) while an account
+    holds positions, and started again on its state directory. Checked: the syncs after the restart succeed and see
+    the same tickets and balance, and no guard moves (no alert, no close intent, levels normal)."""
+    from accounts.models import TradingAccount
+    from guards.models import CloseIntent, GuardAlert, GuardState
+    from pipeline.services import account_sync
+    from reconciliation.models import LivePosition
+
+    account, sim, gateway = account_for(7104)
+    # Not the simulator's default balance: a fresh terminal would look like a big loss.
+    sim.sim_deposit("15000")
+    tickets = sorted(sim.sim_open_manual("EURUSD", "buy", "0.5", comment=f"r{i}") for i in range(2))
+    for _ in range(3):
+        account_sync(account=account, gateway=gateway)
+        time.sleep(SYNC_SECONDS)
+    balance_before = TradingAccount.objects.get(pk=account.pk).latest_snapshot.balance
+    alerts_before = GuardAlert.objects.filter(account=account).count()
+
+    restart_bridge()
+    syncs_ok = []
+    for _ in range(4):
+        syncs_ok.append(account_sync(account=account, gateway=gateway).ok)
+        time.sleep(SYNC_SECONDS)
+    account.refresh_from_db()
+    state = GuardState.objects.get(account=account)
+    after = {
+        "syncs_ok": syncs_ok,
+        "tickets_before": tickets,
+        "tickets_after": sorted(
+            LivePosition.objects.filter(account=account).values_list("ticket", flat=True)
+        ),
+        "balance_before": balance_before,
+        "balance_after": account.latest_snapshot.balance,
+        "new_alerts": list(
+            GuardAlert.objects.filter(account=account)
+            .order_by("pk")[alerts_before:]
+            .values_list("kind", flat=True)
+        ),
+        "close_intents": CloseIntent.objects.filter(account=account).count(),
+        "levels": [state.drawdown_level, state.daily_loss_level, state.status],
+    }
+    after["ok"] = (
+        # The first sync may meet the bridge still starting: a failed sync concludes nothing.
+        all(after["syncs_ok"][1:])
+        and after["tickets_after"] == tickets
+        and after["balance_after"] == balance_before
+        and not after["new_alerts"]
+        and after["close_intents"] == 0
+        and after["levels"] == ["normal", "normal", "normal"]
+    )
+    return after
+
+
 def main() -> int:
     _psql(f'CREATE DATABASE "{DB}"')
     processes: list[subprocess.Popen] = []
     try:
         subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=ENV, check=True)  # noqa: S603
-        processes.append(
-            subprocess.Popen(  # noqa: S603
-                [
-                    PYTHON,
-                    "-m",
-                    "integrations.mt5.bridge.server",
-                    "--backend",
-                    "simulated",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(PORT),
-                    "--secret-env",
-                    "MT5_BRIDGE_SECRET",
-                    "--log-level",
-                    "WARNING",
-                ],
-                cwd=ROOT,
-                env=ENV,
-                start_new_session=True,
-            )
-        )
+        bridge = _start_bridge()
+        processes.append(bridge)
         worker = _start_worker("drill-a")
         processes.append(worker)
 
@@ -297,11 +368,21 @@ def main() -> int:
             and all(n == 1 for n in closing_deals.values())
         )
         report["market_closed"] = _market_closed_case(account_for, sync_until)
+
+        def restart_bridge() -> None:
+            nonlocal bridge
+            _kill_group(bridge)
+            processes.remove(bridge)
+            bridge = _start_bridge()
+            processes.append(bridge)
+
+        report["bridge_restart"] = bridge_restart_case(account_for=account_for, restart_bridge=restart_bridge)
         print(json.dumps(report, indent=2, default=str))
         return (
             0
             if report["killed_worker_ok"]
             and report["market_closed"]["ok"]
+            and report["bridge_restart"]["ok"]
             and Decimal(str(report["delay_over_grace_seconds"])) < 2
             else 1
         )
@@ -312,6 +393,7 @@ def main() -> int:
 
         connections.close_all()
         _psql(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        shutil.rmtree(STATE_DIR, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,9 @@ def _build(config: ConnectionConfig) -> ManagedGateway:
             timeout=float(_setting("MT5_CALL_TIMEOUT_SECONDS", 10.0)),
         )
     terminal_kwargs: dict[str, Any] = {"clock": clock} if clock else {}
+    if getattr(getattr(api, "clock", None), "virtual", False):
+        # A virtual clock only moves when told: polling for a tick seen arriving cannot help.
+        terminal_kwargs["offset_wait_seconds"] = 0.0
     terminal = TerminalGateway(
         api,
         login=config.login,

@@ -93,6 +93,10 @@ class ManagedGateway:
     def server_utc_offset(self) -> int | None:
         return self._gateway.server_utc_offset
 
+    @property
+    def server_utc_offset_source(self) -> str:
+        return self._gateway.server_utc_offset_source
+
     # ------------------------------------------------------------------ machinery
 
     def _circuit_open(self, state: BreakerState, call: str) -> GatewayCircuitOpen:

@@ -10,9 +10,15 @@ backend-specific stays in those objects; this class only maps:
 * failures → the errors.py taxonomy, from `None`/`False` + `last_error()` (REFERENCE §1), including `SystemError`
   raised by the C extension.
 
-The server UTC offset is either configured or estimated per REFERENCE §10 from a fresh tick:
-`round((tick.time - now) / 1800) * 1800`. Estimated offsets are re-checked on every fresh tick we read (DST moves
-them), configured ones never change.
+The server UTC offset is either configured or estimated per REFERENCE §10 from a fresh tick, rounded to whole
+quarter-hours: `round((tick.time_msc / 1000 - now) / 900) * 900`. A tick's age cannot be read from its time (that is
+what the offset is needed for), so a tick counts as fresh only when it is *seen to arrive*: a symbol read twice at
+most 60 s apart whose newest tick changed in between holds a tick younger than 60 s. Only the symbols the account
+trades are probed, by their terminal names (the broker's suffix included): held positions, pending orders, recent
+deals and symbols read through this gateway. Estimates are confirmed on every fresh tick seen (DST moves them) and
+re-probed when the last confirmation is older than a day; configured offsets never change. While the offset is
+unknown, times are shown at UTC but flagged (`AccountState.server_utc_offset_known`, `Health`), never silently
+trusted.
 """
 
 from __future__ import annotations
@@ -84,10 +90,11 @@ _GET_CALLS = frozenset(
 _SYMBOL_CALLS = frozenset({"symbol_info", "symbol_info_tick"})
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_OFFSET_STEP = 1800  # broker offsets are whole or half hours
+_OFFSET_STEP = 900  # broker offsets are whole quarter-hours (UTC+5:45 exists)
 _MAX_OFFSET = 14 * 3600
-_FRESH_TICK_SECONDS = 300  # a tick further than this from a half-hour grid line is too stale to estimate from
-_DEFAULT_PROBE_SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD")
+_FRESH_TICK_SECONDS = 60  # a tick seen to arrive within this long is fresh enough to estimate from
+_OFFSET_RECHECK_SECONDS = 86_400  # an estimate not confirmed for a day is probed again
+_OFFSET_PROBE_SYMBOLS = 8
 
 
 def error_for(code: int | None, description: str, *, call: str) -> GatewayError:
@@ -169,8 +176,10 @@ def _places_of(step: float) -> int:
     return max(0, -int(exponent))
 
 
-def estimate_offset(server_epoch: int, now: float) -> int | None:
-    """REFERENCE §10: the broker offset from a tick's server-clock time, or None when the tick is too stale."""
+def estimate_offset(server_epoch: float, now: float) -> int | None:
+    """REFERENCE §10: the broker offset (whole quarter-hours) from the server-clock time of a tick known to be younger
+    than 60 s; None when that time is off the quarter-hour grid by more than 60 s (then the tick was not fresh after
+    all, or our own clock is wrong)."""
     diff = server_epoch - now
     offset = round(diff / _OFFSET_STEP) * _OFFSET_STEP
     if abs(diff - offset) > _FRESH_TICK_SECONDS or abs(offset) > _MAX_OFFSET:
@@ -206,6 +215,8 @@ class TerminalGateway:
         server_utc_offset: int | timedelta | None = None,
         probe_symbols: Sequence[str] = (),
         clock: Callable[[], float] = _time.time,
+        offset_wait_seconds: float = 1.5,
+        sleep: Callable[[float], None] = _time.sleep,
     ) -> None:
         self._api = api
         self._login = int(login)
@@ -216,6 +227,8 @@ class TerminalGateway:
         self._timeout_ms = int(timeout_ms)
         self._probe_symbols = tuple(probe_symbols)
         self._clock = clock
+        self._offset_wait = float(offset_wait_seconds)
+        self._sleep = sleep
         self._lock = threading.RLock()
         self._connected = False
         self._currency_digits: int | None = None
@@ -226,6 +239,14 @@ class TerminalGateway:
         self._offset_configured = server_utc_offset is not None
         self._offset: int | None = server_utc_offset
         self._tz = timezone(timedelta(seconds=server_utc_offset or 0))
+        self._offset_measured_at: float | None = (
+            None  # gateway clock of the last fresh tick that confirmed it
+        )
+        self._tick_seen: dict[str, tuple[int, float]] = {}  # symbol -> (newest tick time_msc, when we saw it)
+        self._unknown_said = False  # the "offset unknown" warning is logged once, not on every sync
+        self._traded: tuple[float, list[str]] | None = (
+            None  # (when, symbols) of the last look at what is traded
+        )
 
     def __repr__(self) -> str:
         return (
@@ -257,6 +278,13 @@ class TerminalGateway:
         if self._offset_configured:
             return "configured"
         return "estimated" if self._offset is not None else "unknown"
+
+    @property
+    def server_utc_offset_measured_at(self) -> datetime | None:
+        """When a fresh tick last confirmed the estimated offset (None when configured or unknown)."""
+        if self._offset_measured_at is None:
+            return None
+        return datetime.fromtimestamp(self._offset_measured_at, tz=UTC)
 
     # ------------------------------------------------------------------ raw calls
 
@@ -318,8 +346,9 @@ class TerminalGateway:
             self._currency_digits = int(info.currency_digits)
             self._connected = True
         logger.info("mt5 terminal connected: login %s on %s", self._login, self._server)
-        if self._offset is None:
-            self._estimate_offset(self._probe_symbols or _DEFAULT_PROBE_SYMBOLS)
+        self._tick_seen.clear()  # observations from before a reconnect prove nothing about freshness
+        if self._offset_due():
+            self._probe_offset(wait=self._offset_wait)
 
     def close(self) -> None:
         with self._lock:
@@ -337,32 +366,86 @@ class TerminalGateway:
 
     # ------------------------------------------------------------------ time
 
-    def _estimate_offset(self, symbols: Iterable[str]) -> None:
-        for symbol in symbols:
-            try:
-                tick = self._call("symbol_info_tick", symbol)
-            except GatewayInvalidRequest:
-                continue
-            except GatewayError:  # best effort: a broken link shows up on the next real call
-                logger.debug("mt5 login %s: offset probe on %s failed", self._login, symbol, exc_info=True)
-                break
-            self._observe_server_epoch(int(tick.time))
-            if self._offset is not None:
-                return
-        if self._offset is None:
+    def _offset_due(self) -> bool:
+        if self._offset_configured:
+            return False
+        if self._offset is None or self._offset_measured_at is None:
+            return True
+        return self._clock() - self._offset_measured_at > _OFFSET_RECHECK_SECONDS
+
+    def _traded_symbols(self) -> list[str]:
+        """Terminal names of the symbols the account trades: held, pending, dealt in the last week, recently read."""
+        if self._traded is not None and self._clock() - self._traded[0] < 300:
+            return self._traded[1]
+        names: dict[str, None] = dict.fromkeys(self._probe_symbols)
+        if not names:
+            # Held positions come in through _recent_symbols (every positions() read remembers them) and, when
+            # opened this week, through their deals: no positions_get of its own on connect.
+            now = int(self._clock())
+            for call, args in (("orders_get", ()), ("history_deals_get", (now - 8 * 86_400, now + 86_400))):
+                if not hasattr(self._api, call):  # an API that does not serve it (the EA push backend)
+                    continue
+                try:
+                    rows = sorted(self._call(call, *args), key=lambda row: -int(getattr(row, "time", 0) or 0))
+                except GatewayInvalidRequest:
+                    continue
+                names.update(dict.fromkeys(str(row.symbol) for row in rows if row.symbol))
+            names.update(self._recent_symbols)
+        self._traded = (self._clock(), list(names)[:_OFFSET_PROBE_SYMBOLS])
+        return self._traded[1]
+
+    def _probe_offset(self, *, wait: float = 0.0) -> None:
+        """Read the newest tick of each traded symbol. The estimate comes from a read of a symbol whose tick changed
+        since the previous read (see the module docstring): within `wait` seconds of polling (on connect: a live
+        market ticks within a second), else from the next sync's reads."""
+        deadline = _time.monotonic() + wait
+        try:
+            symbols = self._traded_symbols()
+            while symbols:
+                for symbol in symbols:
+                    try:
+                        self._observe_tick(symbol, self._raw_tick(symbol))
+                    except GatewayInvalidRequest:
+                        continue
+                if self._offset is not None or _time.monotonic() >= deadline:
+                    break
+                self._sleep(0.2)
+        except GatewayError:  # best effort: a broken link shows up on the next real call
+            logger.debug("mt5 login %s: offset probe failed", self._login, exc_info=True)
+        if self._offset is None and not self._unknown_said:
+            self._unknown_said = True
             logger.warning(
-                "mt5 login %s: server UTC offset unknown (no fresh tick); assuming UTC until a fresh tick arrives",
+                "mt5 login %s: broker clock offset unknown (no tick seen arriving yet); server times are shown at UTC "
+                "and flagged until it is measured",
                 self._login,
             )
 
-    def _observe_server_epoch(self, server_epoch: int) -> None:
-        if self._offset_configured or not server_epoch:
+    def _observe_tick(self, symbol: str, raw: Any) -> None:
+        """Remember when we saw this symbol's newest tick; estimate the offset from a tick seen to arrive."""
+        if self._offset_configured:
             return
-        estimate = estimate_offset(server_epoch, self._clock())
-        if estimate is not None and estimate != self._offset:
-            logger.info("mt5 login %s: server UTC offset estimated at %+d s", self._login, estimate)
+        msc = int(getattr(raw, "time_msc", 0) or 0) or int(raw.time) * 1000
+        if not msc:
+            return
+        now = self._clock()
+        previous = self._tick_seen.get(symbol)
+        self._tick_seen[symbol] = (msc, now)
+        if previous is None or msc <= previous[0] or now - previous[1] > _FRESH_TICK_SECONDS:
+            return  # no proof that this tick is young
+        estimate = estimate_offset(msc / 1000, now)
+        if estimate is None:
+            logger.warning(
+                "mt5 login %s: a fresh %s tick is %+.0f s off every quarter-hour offset: is this host's clock right?",
+                self._login,
+                symbol,
+                (msc / 1000 - now) % _OFFSET_STEP,
+            )
+            return
+        if estimate != self._offset:
+            logger.info("mt5 login %s: broker clock offset measured at %+d s", self._login, estimate)
             self._offset = estimate
             self._tz = timezone(timedelta(seconds=estimate))
+        self._offset_measured_at = now
 
     def _times(self, seconds: int, msc: int = 0) -> tuple[datetime, datetime]:
         offset = self._offset or 0
@@ -413,6 +496,8 @@ class TerminalGateway:
     # ------------------------------------------------------------------ reads
 
     def account(self) -> AccountState:
+        if self._offset_due():
+            self._probe_offset()
         info = self._call("account_info")
         money = int(info.currency_digits)
         self._currency_digits = money
@@ -440,6 +525,7 @@ class TerminalGateway:
             margin_so_so=to_decimal(info.margin_so_so, so_places),
             time=now,
             server_time=now.astimezone(self._tz),
+            server_utc_offset_known=self._offset is not None,
         )
 
     def terminal(self) -> TerminalState:
@@ -486,6 +572,8 @@ class TerminalGateway:
             raw = self._call("positions_get", ticket=int(ticket))
         else:
             raw = self._call("positions_get")
+        for p in raw:
+            self._remember(str(p.symbol))  # what the account holds is what the broker clock is measured on
         return tuple(self._position(p) for p in raw)
 
     def _deal(self, raw: Any) -> Deal:
@@ -566,7 +654,7 @@ class TerminalGateway:
 
     def tick(self, symbol: str) -> Tick:
         raw = self._raw_tick(symbol)
-        self._observe_server_epoch(int(raw.time))
+        self._observe_tick(symbol, raw)
         self._remember(symbol)
         digits = self._meta(symbol).digits
         time_utc, time_server = self._times(int(raw.time), int(raw.time_msc))
@@ -687,6 +775,8 @@ class TerminalGateway:
         started = _time.perf_counter()
         info = self._call("terminal_info")
         latency = elapsed_ms(started)
+        if self._offset_due():
+            self._probe_offset()
         account = self._call("account_info")
         now = self._clock()
         ages = []
@@ -695,7 +785,7 @@ class TerminalGateway:
                 raw = self._raw_tick(symbol)
             except GatewayInvalidRequest:
                 continue
-            self._observe_server_epoch(int(raw.time))
+            self._observe_tick(symbol, raw)
             tick_utc, _ = self._times(int(raw.time), int(raw.time_msc))
             ages.append(to_decimal(max(0.0, now - tick_utc.timestamp()), 3))
         return Health(
@@ -708,6 +798,9 @@ class TerminalGateway:
             newest_tick_age_seconds=min(ages) if ages else None,
             probe_latency_ms=latency,
             checked_at=datetime.fromtimestamp(now, tz=UTC),
+            server_utc_offset=self._offset,
+            server_utc_offset_source=self.server_utc_offset_source,
+            server_utc_offset_measured_at=self.server_utc_offset_measured_at,
         )
 
     def health(self, *, symbols: Sequence[str] | None = None) -> Health:

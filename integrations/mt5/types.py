@@ -45,6 +45,9 @@ class AccountState:
     margin_so_so: Decimal
     time: datetime
     server_time: datetime
+    # False while the broker's UTC offset is not known yet: server_time is then shown at UTC, which is a guess, and
+    # nothing that depends on the broker's day (the daily-loss anchor) may trust it.
+    server_utc_offset_known: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,3 +214,6 @@ class Health:
     probe_latency_ms: Decimal
     checked_at: datetime
     error: str = ""
+    server_utc_offset: int | None = None  # seconds east of UTC of the broker's clock; None while unknown
+    server_utc_offset_source: str = ""  # configured | estimated | unknown
+    server_utc_offset_measured_at: datetime | None = None  # when an estimate was last confirmed

@@ -10,6 +10,9 @@ trouble looks exactly like the real module's IPC trouble:
 * the server refused our signature (HTTP 401) → None with `(-10003, 'IPC initialize failed, bridge ...')`;
 * a garbled response → None with `(-10002, 'IPC recv failed')`.
 
+`shutdown()` and `close()` only drop this thread's HTTP connection: the bridge owns the terminal's lifecycle, so one
+client's timeout or shutdown never disconnects the terminal for the other processes that share the bridge.
+
 `last_error()` is per thread (each thread sees the outcome of its own last call). One keep-alive `http.client`
 connection per thread. Read-only calls are retried once on a fresh connection when a *reused* keep-alive connection
 turns out to be closed; `order_send` and `sim_*` helpers are never retried (they are not idempotent).
@@ -147,6 +150,13 @@ class BridgeClient:
         """Close this thread's keep-alive connection."""
         self._drop()
 
+    def shutdown(self) -> bool:
+        """The bridge owns its terminal: a client's shutdown drops only this thread's HTTP connection and never
+        reaches the terminal, which every other process using the bridge shares (REFERENCE §10)."""
+        self._drop()
+        self._local.last_error = SUCCESS
+        return True
+
     def _post(
         self, call: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float
     ) -> tuple[int, bytes]:
@@ -261,8 +271,8 @@ def _function(name: str) -> Callable[..., Any]:
     return function
 
 
-# The module's functions, as real methods with the official names (last_error stays local).
-for _name in sorted(MT5_FUNCTIONS - {"last_error"}):
+# The module's functions, as real methods with the official names (last_error and shutdown stay local).
+for _name in sorted(MT5_FUNCTIONS - {"last_error", "shutdown"}):
     setattr(BridgeClient, _name, _function(_name))
 
 

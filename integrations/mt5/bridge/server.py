@@ -14,6 +14,8 @@ Protocol (one endpoint, `POST /`):
 * headers: `X-MT5-Timestamp` (epoch seconds) and `X-MT5-Signature` = hex HMAC-SHA256(secret, timestamp + "\\n" +
   body). Compared in constant time; |now - timestamp| > 300 s, a reused nonce or a bad signature → 401 with
   `{"message": ...}` and nothing executed;
+* `shutdown` is answered True without touching the terminal (the bridge owns the terminal's lifecycle: one client's
+  shutdown must not disconnect every other client); the bridge shuts its terminal down when it stops;
 * only MT5 function names are callable (and `sim_*` helpers with `--backend simulated` only) → else 403;
 * 200 → `{"result": <plain data>, "last_error": [code, description]}` where structs travel as
   `{"__struct__": "TradePosition", "fields": {...}}` (`_asdict()`), tuples as lists, numpy arrays as
@@ -32,6 +34,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import socket
 import sys
 import threading
@@ -50,6 +53,10 @@ MAX_SKEW_SECONDS = 300
 MAX_BODY_BYTES = 1 << 20
 SENSITIVE_CALLS = frozenset({"initialize", "login"})  # their arguments hold the trading password
 IDLE_TIMEOUT_SECONDS = 120  # keep-alive connections idle longer than this are closed by the server
+SUCCESS = (1, "Success")
+# The bridge owns its terminal's lifecycle: a client's `shutdown` is answered here and never reaches the terminal,
+# which every process using this bridge shares. The terminal is shut down once, when the bridge itself stops.
+LIFECYCLE_CALLS = frozenset({"shutdown"})
 
 # The official module's functions (REFERENCE §1-8). Nothing else is callable.
 MT5_FUNCTIONS = frozenset(
@@ -187,6 +194,11 @@ class NativeBackend:
             except Exception:
                 raise _CallFailed(self._mt5.last_error()) from sys.exc_info()[1]
 
+    def close(self) -> None:
+        """The bridge is stopping: detach from the terminal (the only place the module's shutdown() is called)."""
+        with self._lock:
+            self._mt5.shutdown()
+
 
 class SimulatedBackend:
     """Many simulated terminals, one per (login, server), from the simulator's registry.
@@ -194,12 +206,18 @@ class SimulatedBackend:
     A terminal is created on first use (the registry's defaults, any password); `sim_create_account` (kwargs:
     balance, currency, leverage, margin_mode, password, symbols, ...) provisions one with chosen settings and
     `sim_remove_account` forgets it. Every other `sim_*` call goes to the account's terminal.
+
+    With a `store` (`--state-dir`), the terminals outlive the bridge process: saved terminals are restored at start,
+    a terminal is saved after every call that can change it (order_send, initialize/login, sim_* helpers), all of
+    them every `save_seconds` (prices and the clock move on their own) and when the bridge stops. A restarted
+    bridge then looks to its clients like a dropped connection, not like new accounts with fresh history.
     """
 
     name = "simulated"
     ACCOUNT_CALLS = frozenset({"sim_create_account", "sim_remove_account"})
+    CHANGING_CALLS = frozenset({"order_send", "initialize", "login"})  # plus every sim_* helper
 
-    def __init__(self, registry: Any = None) -> None:
+    def __init__(self, registry: Any = None, *, store: Any = None, save_seconds: float = 5.0) -> None:
         if registry is None:
             from integrations.mt5.simulated import default_registry
 
@@ -207,6 +225,18 @@ class SimulatedBackend:
         self._registry = registry
         self._locks: dict[tuple[int, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._store = store
+        self._save_lock = threading.Lock()  # one save at a time: an older picture never replaces a newer one
+        self._stop = threading.Event()
+        self._saver: threading.Thread | None = None
+        if store is not None:
+            restored = store.load_into(registry)
+            logger.info("simulated bridge: %d terminal(s) restored from %s", restored, store.directory)
+            if save_seconds > 0:
+                self._saver = threading.Thread(
+                    target=self._save_periodically, args=(save_seconds,), name="sim-state-saver", daemon=True
+                )
+                self._saver.start()
 
     def allows(self, call: str) -> bool:
         return call in MT5_FUNCTIONS or (call.startswith("sim_") and call.isidentifier())
@@ -224,21 +254,58 @@ class SimulatedBackend:
         if call in self.ACCOUNT_CALLS:
             try:
                 if call == "sim_create_account":
-                    self._registry.create_account(login, server=server, **kwargs)
+                    self._save(self._registry.create_account(login, server=server, **kwargs))
                 else:
                     self._registry.remove(login, server)
+                    if self._store is not None:
+                        with self._save_lock:
+                            self._store.forget(login, server)
             except Exception:
-                raise _CallFailed((1, "Success")) from sys.exc_info()[1]
-            return None, (1, "Success")
+                raise _CallFailed(SUCCESS) from sys.exc_info()[1]
+            return None, SUCCESS
         terminal = self._registry.get_or_create(login, server=server, password=None)
         function = getattr(terminal, call, None)
         if function is None:
             raise _NotCallable(call)
-        with self._lock_for((login, server)):
-            try:
-                return function(*args, **kwargs), terminal.last_error()
-            except Exception:
-                raise _CallFailed(terminal.last_error()) from sys.exc_info()[1]
+        try:
+            with self._lock_for((login, server)):
+                try:
+                    return function(*args, **kwargs), terminal.last_error()
+                except Exception:
+                    raise _CallFailed(terminal.last_error()) from sys.exc_info()[1]
+        finally:
+            if call in self.CHANGING_CALLS or call.startswith("sim_"):
+                self._save(terminal)
+
+    # -- persistence
+
+    def _save(self, terminal: Any) -> None:
+        if self._store is None:
+            return
+        try:
+            with self._save_lock:
+                self._store.save(terminal)
+        except Exception:  # a full disk must not fail the call itself; the next save tries again
+            logger.exception("simulated bridge: could not save %s", terminal)
+
+    def save_all(self) -> int:
+        if self._store is None:
+            return 0
+        with self._save_lock:
+            return int(self._store.save_all(self._registry))
+
+    def _save_periodically(self, seconds: float) -> None:
+        while not self._stop.wait(seconds):
+            self.save_all()
+
+    def close(self) -> None:
+        """The bridge is stopping: save every terminal one last time."""
+        self._stop.set()
+        if self._saver is not None:
+            self._saver.join(timeout=30)
+        saved = self.save_all()
+        if self._store is not None:
+            logger.info("simulated bridge: %d terminal(s) saved to %s", saved, self._store.directory)
 
 
 class _CallFailed(Exception):
@@ -275,6 +342,13 @@ class BridgeServer(ThreadingHTTPServer):
         self.calls = 0  # calls executed (tests check that refused requests executed nothing)
         self._nonces: dict[str, float] = {}
         self._nonce_lock = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (its timeout) closes its connection before we answer: expected, not a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.info("bridge: %s went away before the answer", client_address[0])
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
@@ -380,7 +454,10 @@ class BridgeHandler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         self.server.calls += 1
         try:
-            result, last_error = backend.invoke(login, server, call, args, kwargs)
+            if call in LIFECYCLE_CALLS:
+                result, last_error = True, SUCCESS
+            else:
+                result, last_error = backend.invoke(login, server, call, args, kwargs)
             payload: dict[str, Any] = {"result": to_wire(result), "last_error": list(last_error)}
         except TypeError as exc:  # a result to_wire cannot encode
             payload = {
@@ -455,6 +532,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="name of the environment variable holding the shared secret (the secret is never a CLI argument)",
     )
     parser.add_argument("--login", type=int, default=None, help="native: serve only this login")
+    parser.add_argument(
+        "--state-dir",
+        default=None,
+        help="simulated: keep the terminals' state in this directory across restarts (default: in memory only)",
+    )
+    parser.add_argument(
+        "--save-seconds",
+        type=float,
+        default=5.0,
+        help="simulated: save every terminal this often (with --state-dir)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -477,19 +565,28 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
     else:
-        backend = SimulatedBackend()
+        store = None
+        if options.state_dir:
+            from integrations.mt5.simulated.persistence import TerminalStateStore
+
+            store = TerminalStateStore(options.state_dir)
+        backend = SimulatedBackend(store=store, save_seconds=options.save_seconds)
     if options.host not in ("127.0.0.1", "::1", "localhost"):
         logger.warning(
             "bridge bound to %s: make sure only a private network or a tunnel can reach it", options.host
         )
     server = make_server(backend=backend, secret=secret, host=options.host, port=options.port)
     logger.info("mt5 bridge (%s) listening on %s", backend.name, server.url)
+    # SIGTERM (honcho, systemd, the service manager) stops the server the same way as Ctrl-C, so the terminal is
+    # shut down (native) or saved (simulated) before the process exits. shutdown() must not run on the serving thread.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+        backend.close()
     return 0
 
 

@@ -37,6 +37,16 @@ class SimClock:
             raise ValueError("start must be timezone-aware")
         self._virtual_ms = int(start.timestamp() * 1000)
 
+    # Pickled with the terminal it drives (simulated/persistence.py); the lock is recreated.
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @classmethod
     def real(cls, *, server_utc_offset: timedelta | int = DEFAULT_SERVER_UTC_OFFSET) -> "SimClock":
         return cls(virtual=False, server_utc_offset=server_utc_offset)

@@ -30,6 +30,11 @@ class TerminalRegistry:
             self._terminals[key] = terminal
             return terminal
 
+    def adopt(self, terminal: SimulatedTerminal) -> None:
+        """Take in an existing terminal (restored from saved state), replacing any of the same account."""
+        with self._lock:
+            self._terminals[(terminal.login_id, terminal.server)] = terminal
+
     def get(self, login: int, server: str = DEFAULT_SERVER) -> SimulatedTerminal:
         with self._lock:
             try:

@@ -10,6 +10,7 @@ terminal are serialised by a lock (the real terminal serialises them too). Scrip
 `scripting.py`; they are not part of the MT5 API.
 """
 
+import pickle
 import threading
 import time
 from collections import Counter
@@ -107,6 +108,28 @@ class SimulatedTerminal(TerminalApiMixin, ScriptingMixin):
         if opening:
             self._engine.balance_operation(opening, "Initial deposit")
         self._investor = False
+
+    # Persistence (simulated/persistence.py): everything the trade server and the market hold is pickled; the lock,
+    # the sleep function and injected faults belong to the running process and start afresh.
+    _TRANSIENT = ("_lock", "_sleep", "_faults", "_active_fault")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self._TRANSIENT:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+        self._sleep = time.sleep
+        self._faults = FaultPlan()
+        self._active_fault = None
+
+    def state_bytes(self) -> bytes:
+        """The terminal pickled under its lock: a consistent picture even while calls are being served."""
+        with self._lock:
+            return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
 
     def __repr__(self) -> str:
         acct = self._engine.account

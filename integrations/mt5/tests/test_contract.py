@@ -11,6 +11,7 @@ Tests that script the market or inject faults need the simulator's `sim_*` helpe
 
 import itertools
 import os
+import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -86,6 +87,9 @@ def _simulated_account(login: int) -> tuple[ConnectionConfig, Any]:
         login=login,
         server=SERVER,
         password=PASSWORD,
+        server_utc_offset_seconds=int(
+            SERVER_OFFSET.total_seconds()
+        ),  # configured; measuring has its own test
     )
     return config, terminal
 
@@ -101,6 +105,9 @@ def _bridge_account(login: int, server) -> tuple[ConnectionConfig, Any]:
         password=PASSWORD,
         bridge_url=server.url,
         bridge_secret=SECRET,
+        server_utc_offset_seconds=int(
+            SERVER_OFFSET.total_seconds()
+        ),  # configured; measuring has its own test
     )
     return config, driver
 
@@ -194,10 +201,21 @@ def test_account_maps_to_decimal_money_and_aware_times(rig):
         assert state.currency == "USD"
         assert state.leverage == 100
         assert state.margin_mode is MarginMode.HEDGING
-        assert rig.gateway.server_utc_offset == int(
-            SERVER_OFFSET.total_seconds()
-        )  # estimated from a fresh tick
     assert abs(state.time - datetime.now(tz=UTC)) < timedelta(seconds=60)
+
+
+def test_the_offset_is_measured_from_a_tick_seen_arriving(rig):
+    gw = get_gateway(
+        replace(rig.config, account_key=f"measure-{uuid.uuid4().hex}", server_utc_offset_seconds=None)
+    )
+    gw.tick("EURUSD")
+    time.sleep(1.5)  # a live EURUSD ticks more often than that (the simulator: every second)
+    gw.tick("EURUSD")
+    assert gw.server_utc_offset is not None
+    if rig.backend != "native":
+        assert gw.server_utc_offset == int(SERVER_OFFSET.total_seconds())
+    state = gw.account()
+    assert state.server_utc_offset_known
     assert_same_instant_in_server_zone(rig, state.time, state.server_time)
 
 
@@ -390,11 +408,14 @@ def test_the_offset_is_estimated_on_the_simulators_virtual_clock():
         gw = get_gateway(
             ConnectionConfig(account_key=f"contract-{login}", backend="simulated", login=login, server=SERVER)
         )
+        gw.tick("EURUSD")
+        default_registry().get(login, SERVER).sim_advance(5)  # the next sync, five virtual seconds later
+        gw.tick("EURUSD")
         state = gw.account()
         assert gw.server_utc_offset == 3 * 3600
-        assert state.time == datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+        assert state.time == datetime(2026, 3, 2, 9, 30, 5, tzinfo=UTC)
         assert state.server_time.utcoffset() == timedelta(hours=3)
-        assert gw.tick("EURUSD").time == datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+        assert gw.tick("EURUSD").time == datetime(2026, 3, 2, 9, 30, 5, tzinfo=UTC)
     finally:
         reset_gateways()
         default_registry().remove(login, SERVER)

@@ -16,7 +16,7 @@ from integrations.mt5.errors import (
     GatewayUnavailable,
     GatewayVersionMismatch,
 )
-from integrations.mt5.terminal import TerminalGateway, estimate_offset
+from integrations.mt5.terminal import TerminalGateway
 from integrations.mt5.tests import fakes
 from integrations.mt5.types import MarginMode, Side, TradeRequest
 
@@ -239,38 +239,28 @@ def test_balance_deal_without_symbol_maps():
 # ---------------------------------------------------------------------- server clock
 
 
-def test_offset_is_estimated_from_a_fresh_tick_when_not_configured():
-    g = connected(fakes.ScriptedApi(), server_utc_offset=None)
-    assert g.server_utc_offset == 7200
-    assert g.server_utc_offset_source == "estimated"
-    assert g.tick("EURUSD").time == datetime(2026, 3, 2, 10, 0, 0, 250000, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("server_epoch", "now", "expected"),
-    [
-        (1_000_000 + 10800, 1_000_000.0, 10800),  # UTC+3
-        (1_000_000 + 10800 - 40, 1_000_000.0, 10800),  # a 40 s old tick still rounds right
-        (1_000_000 - 16200, 1_000_000.0, -16200),  # UTC-4:30
-        (1_000_000 + 19800 + 5, 1_000_000.0, 19800),  # UTC+5:30
-        (1_000_000 + 7200 - 3600 * 60, 1_000_000.0, None),  # weekend: a tick 60 h old says nothing
-        (1_000_000 + 900, 1_000_000.0, None),  # exactly between two grid lines: too stale
-        (1_000_000 + 20 * 3600, 1_000_000.0, None),  # beyond any real offset
-    ],
-)
-def test_estimate_offset(server_epoch, now, expected):
-    assert estimate_offset(server_epoch, now) == expected
-
-
-def test_stale_ticks_leave_the_offset_unknown_until_a_fresh_one_arrives():
-    clock = {"now": NOW + 3600 * 48}
+def test_offset_is_estimated_from_a_tick_seen_arriving_when_not_configured():
+    clock = {"now": NOW}
     api = fakes.ScriptedApi()
     g = connected(api, server_utc_offset=None, clock=lambda: clock["now"])
-    assert g.server_utc_offset is None
+    g.tick("EURUSD")
+    assert g.server_utc_offset is None  # one reading says nothing about the tick's age
     assert g.server_utc_offset_source == "unknown"
-    clock["now"] = NOW
+    clock["now"] = NOW + 5
+    api.answers["symbol_info_tick"] = lambda name: fakes.tick(time=fakes.SERVER_EPOCH + 5)
     g.tick("EURUSD")
     assert g.server_utc_offset == 7200
+    assert g.server_utc_offset_source == "estimated"
+
+
+def test_a_tick_that_never_changes_leaves_the_offset_unknown():
+    clock = {"now": NOW}
+    g = connected(fakes.ScriptedApi(), server_utc_offset=None, clock=lambda: clock["now"])
+    for step in range(3):
+        clock["now"] = NOW + 10 * step
+        g.tick("EURUSD")
+    assert g.server_utc_offset is None
+    assert g.account().server_utc_offset_known is False
 
 
 def test_configured_offset_is_never_re_estimated():
