@@ -37,7 +37,7 @@ class LiveUpdatesConsumer(AsyncJsonWebsocketConsumer):
             "websocket.receive",
             "websocket.disconnect",
         }:
-            await self.send_json({k: v for k, v in message.items() if k != "type"})
+            await self.send_json({k: v for k, v in message.items() if k not in {"type", "uid"}})
             return
         await super().dispatch(message)
 

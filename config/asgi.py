@@ -10,11 +10,14 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from accounts.routing import websocket_urlpatterns  # noqa: E402
+from accounts.routing import websocket_urlpatterns as account_websockets  # noqa: E402
+from dashboard.routing import websocket_urlpatterns as page_websockets  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(account_websockets + page_websockets))
+        ),
     }
 )

@@ -13,4 +13,9 @@ urlpatterns = [
     ),
     path("api/v1/ea/", include(("ea.api.urls", "ea"), namespace="ea-api")),
     path("", include("core.urls")),
+    path("", include("dashboard.urls")),
+    path("divergences/", include("reconciliation.urls")),
+    path("risk/", include("risk.urls")),
 ]
+
+handler403 = "dashboard.views.permission_denied"

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import threading
+import uuid
 from concurrent.futures import Future
 from typing import Any
 
@@ -31,7 +32,9 @@ def broadcast(group: str, event: str, **payload: Any) -> None:
 
     A failing channel layer never breaks the write that triggered it: errors are logged, not raised.
     """
-    message = {"type": event.replace(".", "_"), "event": event, **payload}
+    # `uid` names this one event, so every socket of a process that renders the same partial for it can share one
+    # rendering (dashboard.consumers).
+    message = {"type": event.replace(".", "_"), "event": event, "uid": uuid.uuid4().hex, **payload}
     transaction.on_commit(lambda: _sender.submit(group, message))
 
 

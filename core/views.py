@@ -1,12 +1,6 @@
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
-
-
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    return redirect("admin:index")
 
 
 @require_GET

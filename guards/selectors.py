@@ -89,6 +89,12 @@ def guard_settings_for_account(*, account: TradingAccount) -> EffectiveGuardSett
     return guard_settings_effective(global_values=global_values, override=override)
 
 
+def guard_settings_global_values() -> dict[str, Any]:
+    """Every global setting by field name (the spec's defaults where the row or a value is missing); one query."""
+    global_values = GuardSettings.objects.filter(pk=GLOBAL_SETTINGS_PK).values(*SETTING_FIELDS).first()
+    return guard_settings_effective(global_values=global_values, override=None).as_dict()
+
+
 @dataclass(frozen=True, slots=True)
 class MarketReadingNeeds:
     enabled: bool

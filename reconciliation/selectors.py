@@ -70,3 +70,134 @@ def account_sync_latest(*, account: TradingAccount) -> AccountSync | None:
 
 def sync_cycle_latest() -> SyncCycle | None:
     return SyncCycle.objects.order_by("-started_at", "-pk").first()
+
+
+EVENT_AGES = {"1h": 3600, "24h": 86_400, "7d": 604_800}
+
+
+def event_list_filtered(
+    *,
+    user: User,
+    kind: str = "",
+    state: str = "",
+    account_id: int | None = None,
+    symbol: str = "",
+    older_than: str = "",
+    newer_than: str = "",
+) -> QuerySet[ReconciliationEvent]:
+    """The divergence inspector's list: the user's events filtered by kind, state ("active" = not resolved),
+    account, symbol and age, newest first, with what a row shows joined."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reconciliation.models import EventState
+
+    events = event_list_for_user(user=user, account_id=account_id).select_related(
+        "account", "bot_trade", "acknowledged_by", "resolved_by"
+    )
+    if kind:
+        events = events.filter(kind=kind)
+    if state == "active":
+        events = events.exclude(state=EventState.RESOLVED)
+    elif state:
+        events = events.filter(state=state)
+    if symbol:
+        events = events.filter(symbol__iexact=symbol.strip())
+    now = timezone.now()
+    if older_than in EVENT_AGES:
+        events = events.filter(first_seen_at__lte=now - timedelta(seconds=EVENT_AGES[older_than]))
+    if newer_than in EVENT_AGES:
+        events = events.filter(first_seen_at__gte=now - timedelta(seconds=EVENT_AGES[newer_than]))
+    return events
+
+
+def event_live_position(*, event: ReconciliationEvent) -> LivePosition | None:
+    """The live position the event names, while it is open."""
+    if event.ticket is None:
+        return None
+    return LivePosition.objects.filter(account_id=event.account_id, ticket=event.ticket).first()
+
+
+def event_comparison(*, event: ReconciliationEvent, position: LivePosition | None) -> list[dict[str, object]]:
+    """The bot trade beside the live position, field by field: what differs, and by how much (pips for prices
+    where the matcher reported them or the symbol's digits are known, percent for the volume)."""
+    from decimal import Decimal
+
+    from reconciliation.symbols import symbol_digits_cached
+
+    trade = event.bot_trade
+    if trade is None and position is None:
+        return []
+    digits = None
+    if position is not None:
+        digits = symbol_digits_cached(server=event.account.server, names=[position.symbol]).get(
+            position.symbol
+        )
+
+    def price_diff(expected: Decimal | None, actual: Decimal | None) -> str:
+        if expected is None or actual is None or not expected or not actual:
+            return ""
+        diff = actual - expected
+        if digits is not None:
+            points = diff / Decimal(1).scaleb(-digits)
+            return f"{points:+.0f} points"
+        return f"{diff:+f}"
+
+    rows: list[dict[str, object]] = []
+
+    def add(
+        label: str, expected: object, actual: object, difference: str = "", *, kind: str = "text"
+    ) -> None:
+        differs = trade is not None and position is not None and expected != actual
+        rows.append(
+            {
+                "field": label,
+                "expected": expected,
+                "actual": actual,
+                "differs": differs,
+                "difference": difference,
+                "kind": kind,
+                "digits": digits,
+            }
+        )
+
+    add("Symbol", trade.symbol if trade else None, position.canonical_symbol if position else None)
+    add("Side", trade.side if trade else None, position.side if position else None)
+    volume_diff = ""
+    if trade and position and trade.volume:
+        volume_diff = f"{(position.volume - trade.volume) / trade.volume * 100:+.1f} %"
+    add(
+        "Volume",
+        trade.volume if trade else None,
+        position.volume if position else None,
+        volume_diff,
+        kind="volume",
+    )
+    entry_diff = ""
+    if event.kind == "entry_slippage" and "pips" in (event.detail or {}):
+        entry_diff = f"{event.detail['pips']} pips"
+    elif trade and position:
+        entry_diff = price_diff(trade.entry_price, position.price_open)
+    add(
+        "Entry",
+        trade.entry_price if trade else None,
+        position.price_open if position else None,
+        entry_diff,
+        kind="price",
+    )
+    add(
+        "SL",
+        trade.sl if trade else None,
+        position.sl if position else None,
+        price_diff(trade.sl, position.sl) if trade and position else "",
+        kind="price",
+    )
+    add(
+        "TP",
+        trade.tp if trade else None,
+        position.tp if position else None,
+        price_diff(trade.tp, position.tp) if trade and position else "",
+        kind="price",
+    )
+    return rows

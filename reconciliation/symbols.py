@@ -140,3 +140,16 @@ def symbol_table_for_account(
             name=placeholder, digits=5, point=_PLACEHOLDER_POINT, canonical=canonical
         )
     return SymbolTable(specs)
+
+
+def symbol_digits_cached(*, server: str, names: Iterable[str]) -> dict[str, int]:
+    """Digits of the symbols the syncs have described on this server (one cache round trip; never a terminal call).
+    A symbol not in the cache is missing from the answer: pages then show the price as stored."""
+    keys = {name: _spec_key(server, name) for name in set(names)}
+    cached = cache.get_many(list(keys.values()))
+    digits: dict[str, int] = {}
+    for name, key in keys.items():
+        raw = cached.get(key)
+        if raw is not None and raw != _UNKNOWN:
+            digits[name] = int(raw[0])
+    return digits

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "rules",
     "pipeline",
     "ea",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -66,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "dashboard.middleware.BrowserTimezoneMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -82,6 +84,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboard.context_processors.navigation",
             ],
         },
     },
@@ -104,7 +107,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# Every role logs in on /login/ (the admin's login page redirects nowhere else).
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -128,12 +134,28 @@ CACHES = {
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="mt5guard"),
     }
 }
+# redis-py 8 defaults socket_timeout to 5 s, the same as the layer's blocking read (channels_redis BZPOPMIN
+# brpop_timeout = 5): an idle socket's read timed out in the client just as Redis answered, and daphne dropped the
+# websocket. The client's read timeout must exceed the blocking read; a dead Redis is still noticed within it.
+CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS = env.float("CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS", default=30.0)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [env("CHANNEL_LAYER_URL", default=REDIS_URL)], "prefix": "mt5guard:asgi"},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": env("CHANNEL_LAYER_URL", default=REDIS_URL),
+                    "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS,
+                    "socket_connect_timeout": 5,
+                    "health_check_interval": 15,
+                }
+            ],
+            "prefix": "mt5guard:asgi",
+        },
     }
 }
+# Live pages: how often an open socket re-checks that its user may still see what it receives.
+LIVE_ACCESS_RECHECK_SECONDS = env.float("LIVE_ACCESS_RECHECK_SECONDS", default=30.0)
 
 # Celery: late acknowledgement + re-queue on worker loss, so a killed worker's task runs again; the services
 # it calls are idempotent (per-account locks, unique event keys, close intents).

@@ -32,7 +32,10 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [TEST_REDIS_URL], "prefix": "test:asgi"},
+        "CONFIG": {
+            "hosts": [{"address": TEST_REDIS_URL, "socket_timeout": 30.0, "socket_connect_timeout": 5}],
+            "prefix": "test:asgi",
+        },
     }
 }
 CELERY_BROKER_URL = TEST_REDIS_URL

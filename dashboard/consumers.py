@@ -1,0 +1,260 @@
+"""The live socket of the pages (htmx ws extension): high-level events in, rendered partials out.
+
+* Anonymous users are refused (4401); a page for an account the user may not see is refused (4403). Foreign
+  origins are refused before this consumer runs (AllowedHostsOriginValidator in config/asgi.py).
+* Group membership is re-checked every LIVE_ACCESS_RECHECK_SECONDS (role or ownership changed, session ended) and at
+  once when the user logs out (`session.ended` on the user's own group), so access lost means pushes stop.
+* Many pages show the same partial: each rendering is shared by every socket of this process that would render it
+  identically (same event, same partial, same time zone, same audience), so a sync costs one render per process,
+  not one per open page.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from core.realtime import STAFF_GROUP, account_group
+from dashboard import live
+from dashboard.middleware import TIMEZONE_COOKIE
+
+logger = logging.getLogger(__name__)
+
+
+def user_group(user_id: int) -> str:
+    return f"live.user.{user_id}"
+
+
+class _RenderCache:
+    """Renders shared between the sockets of one process: key → future of the HTML (kept a few seconds)."""
+
+    ttl_seconds = 10.0
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[Any, ...], tuple[float, asyncio.Future[str]]] = {}
+
+    async def get(self, key: tuple[Any, ...], render: Callable[[], str]) -> str:
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if (
+            entry is not None
+            and now - entry[0] < self.ttl_seconds
+            and entry[1].get_loop() is asyncio.get_running_loop()
+        ):
+            return await asyncio.shield(entry[1])
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._entries[key] = (now, future)
+        if len(self._entries) > 2000:
+            self._prune(now)
+        try:
+            html = await database_sync_to_async(render)()
+        except Exception as exc:
+            future.set_exception(exc)
+            self._entries.pop(key, None)
+            raise
+        future.set_result(html)
+        return html
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, (at, _f) in self._entries.items() if now - at >= self.ttl_seconds]:
+            del self._entries[key]
+
+
+_renders = _RenderCache()
+
+
+class LivePagesConsumer(AsyncWebsocketConsumer):
+    user: Any
+    view: live.LiveView
+    tz: str | None
+    audience: Any
+    groups_joined: set[str]
+
+    async def connect(self) -> None:
+        self.groups_joined = set()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        view = live.LiveView.from_query(query)
+        if view is None:
+            await self.close(code=4400)
+            return
+        self.user, self.view, self.tz = user, view, self._cookie_tz()
+        access = await database_sync_to_async(self._access)()
+        if access is None:
+            await self.close(code=4403)
+            return
+        await self._join(access)
+        await self.accept()
+        self._recheck_task = asyncio.create_task(self._recheck_loop())
+
+    async def disconnect(self, code: int) -> None:
+        task = getattr(self, "_recheck_task", None)
+        if task is not None:
+            task.cancel()
+        for group in list(getattr(self, "groups_joined", ())):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    # --- access -------------------------------------------------------------------------------------------------
+
+    def _cookie_tz(self) -> str | None:
+        for name, value in self.scope.get("headers", []):
+            if name == b"cookie":
+                cookie: SimpleCookie = SimpleCookie()
+                with contextlib.suppress(Exception):
+                    cookie.load(value.decode("latin-1"))
+                if TIMEZONE_COOKIE in cookie:
+                    from urllib.parse import unquote
+
+                    return unquote(cookie[TIMEZONE_COOKIE].value)
+        return None
+
+    def _access(self) -> set[str] | None:
+        """The groups this socket may be in now; None when it may no longer be open at all."""
+        from accounts.selectors import trading_account_list_for_user
+
+        user = get_user_model().objects.filter(pk=self.user.pk, is_active=True).first()
+        if user is None:
+            return None
+        session = self.scope.get("session")
+        if session is not None and session.session_key and not session.exists(session.session_key):
+            return None  # logged out (or the session expired) since the socket opened
+        self.user = user
+        self.audience = "staff" if user.is_operator else f"user-{user.pk}"
+        if self.view.kind == "account" and not live.user_may_see_account(
+            user=user, account_id=self.view.account_id
+        ):
+            return None
+        groups = {user_group(user.pk)}
+        if user.is_operator:
+            groups.add(STAFF_GROUP)
+        else:
+            ids = trading_account_list_for_user(user=user).values_list("pk", flat=True)
+            groups.update(account_group(pk) for pk in ids)
+        return groups
+
+    async def _join(self, groups: set[str]) -> None:
+        for group in groups - self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        for group in self.groups_joined - groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined = set(groups)
+
+    async def _recheck_loop(self) -> None:
+        while True:
+            await asyncio.sleep(settings.LIVE_ACCESS_RECHECK_SECONDS)
+            try:
+                access = await database_sync_to_async(self._access)()
+            except Exception:
+                logger.exception("live access re-check failed; keeping the socket as it is")
+                continue
+            if access is None:
+                await self._join(set())
+                await self.close(code=4403)
+                return
+            await self._join(access)
+
+    def _may_hear(self, account_id: Any) -> bool:
+        """Staff hear every account; a trader only accounts whose group this socket is in (re-checked above)."""
+        return STAFF_GROUP in self.groups_joined or account_group(int(account_id)) in self.groups_joined
+
+    # --- events -------------------------------------------------------------------------------------------------
+
+    async def _push(self, fragment: str, message: dict[str, Any], render: Callable[[], str]) -> None:
+        key = (message.get("uid") or id(message), fragment, self.tz, self.audience)
+        try:
+            html = await _renders.get(key, render)
+        except Exception:
+            logger.exception("live partial %s could not be rendered", fragment)
+            return
+        if html.strip():
+            await self.send(text_data=html)
+
+    async def _account_changed(self, message: dict[str, Any]) -> None:
+        account_id = message.get("account_id")
+        if account_id is None or not self._may_hear(account_id):
+            return
+        user, tz = self.user, self.tz
+        if self.view.kind == "overview":
+            await self._push(
+                f"row-{account_id}",
+                message,
+                lambda: live.render_overview_row(user=user, account_id=int(account_id), tz=tz),
+            )
+        elif self.view.kind == "account" and self.view.account_id == int(account_id):
+            await self._push(
+                f"account-{account_id}",
+                message,
+                lambda: live.render_account_live(user=user, account_id=int(account_id), tz=tz),
+            )
+
+    async def sync_completed(self, message: dict[str, Any]) -> None:
+        await self._account_changed(message)
+
+    async def sync_failed(self, message: dict[str, Any]) -> None:
+        await self._account_changed(message)
+
+    async def health_updated(self, message: dict[str, Any]) -> None:
+        if self.view.kind == "overview":
+            await self._account_changed(message)
+
+    async def guard_alert(self, message: dict[str, Any]) -> None:
+        account_id = message.get("account_id")
+        if account_id is None or not self._may_hear(account_id):
+            return
+        user, tz = self.user, self.tz
+        await self._push("banner", message, lambda: live.render_banner(user=user, tz=tz))
+        await self._account_changed(message)
+
+    async def _divergence(self, message: dict[str, Any], *, new: bool) -> None:
+        account_id = message.get("account_id")
+        if account_id is None or not self._may_hear(account_id):
+            return
+        if self.view.kind == "divergences" and message.get("event_id") is not None:
+            user, tz, event_id = self.user, self.tz, int(message["event_id"])
+            await self._push(
+                f"divergence-{event_id}-{new}",
+                message,
+                lambda: live.render_divergence_row(user=user, event_id=event_id, new=new, tz=tz),
+            )
+        else:
+            await self._account_changed(message)
+
+    async def event_opened(self, message: dict[str, Any]) -> None:
+        await self._divergence(message, new=True)
+
+    async def event_reopened(self, message: dict[str, Any]) -> None:
+        await self._divergence(message, new=False)
+
+    async def event_gone(self, message: dict[str, Any]) -> None:
+        await self._divergence(message, new=False)
+
+    async def event_acknowledged(self, message: dict[str, Any]) -> None:
+        await self._divergence(message, new=False)
+
+    async def event_resolved(self, message: dict[str, Any]) -> None:
+        await self._divergence(message, new=False)
+
+    async def session_ended(self, message: dict[str, Any]) -> None:
+        await self._join(set())
+        await self.close(code=4401)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # An event this page has no partial for (a new event another app broadcasts) is ignored, not fatal.
+        if "event" in message and not hasattr(self, message["type"].replace(".", "_")):
+            return
+        await super().dispatch(message)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The pages send nothing; anything received is ignored."""

@@ -1,0 +1,203 @@
+"""The pages in a real browser (Chromium) against a live ASGI server with the Redis channel layer.
+
+Each test leaves screenshots under var/screenshots/ (desktop 1280x800 and phone width)."""
+
+import re
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from accounts.models import Role
+from accounts.services import user_create
+from accounts.tests.factories import TradingAccountFactory
+from core.realtime import realtime_flush
+from dashboard.tests.browser.conftest import PHONE, screenshot
+from guards.models import AlertKind, Guard, GuardState, GuardStatus, Level
+from guards.services.alerts import alert_record
+from pipeline.services import account_sync
+from reconciliation.models import EventState, ReconciliationEvent
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+
+@pytest.fixture
+def people(db):
+    return {
+        "owner": user_create(username="olive", password="owner-pass-123", role=Role.OWNER),
+        "support": user_create(username="sam", password="support-pass-123", role=Role.SUPPORT),
+        "trader": user_create(username="tess", password="trader-pass-123", role=Role.TRADER),
+        "trader2": user_create(username="theo", password="trader2-pass-123", role=Role.TRADER),
+    }
+
+
+@pytest.fixture
+def sim(db):
+    """make(owner) -> (account, terminal, gateway): a trading account with its own simulated terminal."""
+    from integrations.mt5.simulated import TerminalRegistry
+    from reconciliation.tests.conftest import SimAccount
+
+    registry = TerminalRegistry()
+
+    def make(owner):
+        account = TradingAccountFactory(owner=owner)
+        cache.delete_many([f"recon:deals-cursor:{account.pk}", f"recon:lock:account:{account.pk}"])
+        terminal = registry.create_account(account.login, server=account.server, password="sim-pass")
+        terminal.sim_set_price("EURUSD", "1.08500", "1.08510")
+        return SimAccount(account, terminal)
+
+    return make
+
+
+def _sync(s) -> None:
+    result = account_sync(account=s.account, gateway=s.gateway)
+    assert result.ok, result.error
+    realtime_flush()
+
+
+def test_each_role_logs_in_and_sees_exactly_its_accounts(live_asgi, log_in, people, sim):
+    tess, theo = sim(people["trader"]), sim(people["trader2"])
+    _sync(tess)
+    _sync(theo)
+
+    page = log_in("tess", "trader-pass-123")
+    expect(page.locator(f"#overview-account-{tess.account.pk}")).to_be_visible()
+    expect(page.locator(f"#overview-account-{theo.account.pk}")).to_have_count(0)
+    screenshot(page, "overview-trader")
+
+    for username, password in (("olive", "owner-pass-123"), ("sam", "support-pass-123")):
+        page = log_in(username, password)
+        expect(page.locator("#overview-rows tr")).to_have_count(2)
+    screenshot(page, "overview-support")
+
+    phone = log_in("sam", "support-pass-123", viewport=PHONE)
+    screenshot(phone, "overview-phone")
+
+    page.goto(f"{live_asgi}/accounts/{tess.account.pk}/")
+    expect(page.locator("#account-summary")).to_be_visible()
+    screenshot(page, "account")
+    phone.goto(f"{live_asgi}/accounts/{tess.account.pk}/")
+    screenshot(phone, "account-phone")
+
+    page.goto(f"{live_asgi}/risk/")
+    screenshot(page, "risk")
+
+    theirs = log_in("tess", "trader-pass-123")
+    response = theirs.goto(f"{live_asgi}/accounts/{theo.account.pk}/")
+    assert response is not None
+    assert response.status == 404
+
+
+def test_login_failure_is_shown_on_the_form(live_asgi, browser, browser_context_args, people):
+    page = browser.new_context(**browser_context_args).new_page()
+    page.goto(f"{live_asgi}/login/")
+    page.fill("#id_username", "tess")
+    page.fill("#id_password", "wrong")
+    page.click("button[type=submit]")
+    expect(page.locator(".error")).to_contain_text("correct username and password")
+    screenshot(page, "login")
+
+
+def test_a_sync_that_changes_equity_updates_the_overview_row_without_a_reload(live_asgi, log_in, people, sim):
+    tess = sim(people["trader"])
+    _sync(tess)
+    page = log_in("sam", "support-pass-123")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "open")
+    page.evaluate("window.__marker = 'no reload'")
+    equity = page.locator(f"#overview-account-{tess.account.pk} [data-field=equity]")
+    expect(equity).to_have_text("10,000.00")
+
+    tess.terminal.sim_open_manual("EURUSD", "buy", "1.00")
+    tess.terminal.sim_set_price("EURUSD", "1.08000", "1.08010")
+    _sync(tess)
+
+    expect(equity).not_to_have_text("10,000.00", timeout=5000)
+    assert page.evaluate("window.__marker") == "no reload"
+    screenshot(page, "overview-live")
+
+
+def test_a_new_divergence_appears_live_and_support_resolves_it_for_the_owner_to_see(
+    live_asgi, log_in, people, sim
+):
+    tess = sim(people["trader"])
+    _sync(tess)
+    support = log_in("sam", "support-pass-123")
+    support.goto(f"{live_asgi}/divergences/")
+    owner = log_in("olive", "owner-pass-123")
+    owner.goto(f"{live_asgi}/divergences/")
+    expect(support.locator("#live-status")).to_have_attribute("data-state", "open")
+    expect(owner.locator("#live-status")).to_have_attribute("data-state", "open")
+
+    tess.terminal.sim_open_manual("EURUSD", "sell", "0.10")  # no bot trade expects it: unmatched
+    _sync(tess)
+    event = ReconciliationEvent.objects.get(account=tess.account)
+    row = support.locator(f"#event-{event.pk}")
+    expect(row).to_contain_text("Unmatched position", timeout=5000)
+    expect(owner.locator(f"#event-{event.pk}")).to_be_visible()
+
+    row.get_by_role("button", name="Unmatched position").click()
+    row.get_by_role("button", name="Resolve").click()
+    expect(row.locator(".field-error")).to_contain_text("Say how the divergence was resolved")
+    screenshot(support, "divergences-detail")
+    row.locator("textarea[name=note]").fill("Manual hedge by the trader, agreed by phone")
+    row.get_by_role("button", name="Resolve").click()
+    expect(row.locator("[data-state]")).to_have_attribute("data-state", "resolved")
+
+    expect(owner.locator(f"#event-{event.pk} [data-state]")).to_have_attribute(
+        "data-state", "resolved", timeout=5000
+    )
+    assert ReconciliationEvent.objects.get(pk=event.pk).state == EventState.RESOLVED
+    screenshot(owner, "divergences")
+
+
+def test_a_guard_trip_shows_the_banner_with_a_countdown_on_another_users_open_page(
+    live_asgi, log_in, people, sim
+):
+    tess = sim(people["trader"])
+    _sync(tess)
+    support = log_in("sam", "support-pass-123")
+    support.goto(f"{live_asgi}/risk/")  # any page carries the banner
+    expect(support.locator("#live-status")).to_have_attribute("data-state", "open")
+    expect(support.locator("#guard-banner a")).to_have_count(0)
+
+    GuardState.objects.update_or_create(
+        account=tess.account,
+        defaults={
+            "status": GuardStatus.TRIPPED,
+            "trip_id": uuid.uuid4(),
+            "trip_guard": Guard.DRAWDOWN,
+            "tripped_at": timezone.now(),
+            "liquidate_at": timezone.now() + timedelta(seconds=90),
+            "drawdown_level": Level.CRITICAL,
+            "drawdown_percent": Decimal("21.5"),
+        },
+    )
+    alert_record(
+        account_id=tess.account.pk,
+        kind=AlertKind.LIQUIDATION_SCHEDULED,
+        guard=Guard.DRAWDOWN,
+        level=Level.CRITICAL,
+        now=timezone.now(),
+        message="Drawdown critical: liquidation scheduled",
+    )
+    realtime_flush()
+
+    banner = support.locator(f"#guard-banner a[data-account='{tess.account.pk}']")
+    expect(banner).to_be_visible(timeout=5000)
+    countdown = banner.locator(".countdown")
+    first = countdown.inner_text()
+    assert re.fullmatch(r"1:[0-9]{2}|[0-9]{1,2}:[0-9]{2}", first), first
+    expect(countdown).not_to_have_text(first, timeout=3000)  # it counts down
+    screenshot(support, "guard-banner")
+
+
+def test_an_idle_page_keeps_its_socket_for_60_seconds(live_asgi, log_in, people):
+    page = log_in("sam", "support-pass-123")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "open")
+    page.wait_for_timeout(62_000)
+    assert page.get_attribute("body", "data-ws-opens") == "1"
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "open")

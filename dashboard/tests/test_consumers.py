@@ -1,0 +1,108 @@
+"""The pages' live socket: who may connect, what each user hears, and access lost while connected."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.routing import URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+
+from accounts.services import trading_account_create
+from core.realtime import STAFF_GROUP, account_group
+from dashboard.consumers import user_group
+from dashboard.routing import websocket_urlpatterns
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+app = URLRouter(websocket_urlpatterns)
+
+
+async def _connect(user, path="/ws/pages/?view=overview", application=app, headers=None):
+    communicator = WebsocketCommunicator(application, path, headers=headers or [])
+    communicator.scope["user"] = user
+    connected, code = await communicator.connect()
+    return communicator, connected, code
+
+
+async def _account(owner, login):
+    return await sync_to_async(trading_account_create)(owner=owner, login=login, server="S")
+
+
+async def test_anonymous_users_are_refused():
+    _c, connected, code = await _connect(AnonymousUser())
+    assert not connected
+    assert code == 4401
+
+
+async def test_a_foreign_origin_is_refused(support):
+    guarded = AllowedHostsOriginValidator(app)
+    _c, connected, _code = await _connect(
+        support, application=guarded, headers=[(b"origin", b"https://evil.example")]
+    )
+    assert not connected
+
+
+async def test_a_trader_may_not_open_another_traders_account_page(trader, other_trader):
+    theirs = await _account(other_trader, 21)
+    _c, connected, code = await _connect(trader, f"/ws/pages/?view=account&account={theirs.pk}")
+    assert not connected
+    assert code == 4403
+
+
+async def test_overview_receives_the_row_of_a_synced_account_as_html(trader, other_trader):
+    mine = await _account(trader, 31)
+    theirs = await _account(other_trader, 32)
+    communicator, connected, _ = await _connect(trader)
+    assert connected
+    layer = get_channel_layer()
+    for account in (theirs, mine):
+        await layer.group_send(
+            account_group(account.pk),
+            {
+                "type": "sync_completed",
+                "event": "sync.completed",
+                "uid": f"u{account.pk}",
+                "account_id": account.pk,
+            },
+        )
+    html = await communicator.receive_from(timeout=5)
+    assert f'id="overview-account-{mine.pk}"' in html
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_an_unknown_event_is_ignored_and_the_socket_stays_open(support):
+    communicator, connected, _ = await _connect(support)
+    assert connected
+    await get_channel_layer().group_send(
+        STAFF_GROUP, {"type": "brand_new", "event": "brand.new", "account_id": 1}
+    )
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_logging_out_closes_the_users_sockets(support):
+    communicator, connected, _ = await _connect(support)
+    assert connected
+    await get_channel_layer().group_send(
+        user_group(support.pk), {"type": "session_ended", "event": "session.ended", "user_id": support.pk}
+    )
+    output = await communicator.receive_output(timeout=3)
+    assert output == {"type": "websocket.close", "code": 4401}
+
+
+async def test_a_trader_who_loses_an_account_stops_receiving_it(settings, trader, other_trader):
+    settings.LIVE_ACCESS_RECHECK_SECONDS = 0.2
+    mine = await _account(trader, 41)
+    communicator, connected, _ = await _connect(trader)
+    assert connected
+    mine.owner = other_trader
+    await sync_to_async(mine.save)(update_fields=["owner"])
+    await communicator.receive_nothing(timeout=0.8)  # a re-check passes
+    await get_channel_layer().group_send(
+        account_group(mine.pk),
+        {"type": "sync_completed", "event": "sync.completed", "uid": "lost", "account_id": mine.pk},
+    )
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
