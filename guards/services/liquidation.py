@@ -8,12 +8,22 @@ its close intents further; a run for an episode that was cancelled or reset does
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import transaction
 
 from accounts.models import TradingAccount
 from guards.clock import guard_now
-from guards.models import AlertKind, CloseIntent, CloseTrigger, Guard, GuardAlert, GuardStatus, Level
+from guards.models import (
+    AlertKind,
+    CloseIntent,
+    CloseTrigger,
+    Guard,
+    GuardAlert,
+    GuardState,
+    GuardStatus,
+    Level,
+)
 from guards.services.alerts import alert_build, alerts_record
 from guards.services.autoclose import CloseOutcome, idempotency_key_for, positions_close_all
 from guards.services.evaluate import (
@@ -37,6 +47,12 @@ class LiquidationResult:
     closes: list[CloseOutcome] = field(default_factory=list)
 
 
+def _balance_moved(state: GuardState, *, balance: Decimal, credit: Decimal) -> bool:
+    if state.last_balance is None:
+        return False
+    return balance != state.last_balance or (state.last_credit is not None and credit != state.last_credit)
+
+
 def _critical(value, critical) -> bool:  # type: ignore[no-untyped-def]
     return value is not None and critical is not None and value >= critical
 
@@ -45,6 +61,18 @@ def account_liquidate(
     *, account: TradingAccount, trip_id: str, gateway: Mt5Gateway, now: datetime | None = None
 ) -> LiquidationResult:
     now = now or guard_now()
+    # The re-check reads the terminal before the state row is locked (no terminal call under the lock). A reading
+    # from a terminal off its trade server counts as failed: it can answer with no positions and old values.
+    recheck_error = ""
+    try:
+        connected = gateway.terminal().connected
+        reading = gateway.account()
+        positions = gateway.positions()
+    except GatewayError as exc:
+        recheck_error = str(exc)
+    else:
+        if not connected:
+            recheck_error = "the terminal is not connected to its trade server"
     with transaction.atomic():
         state, cfg = guard_state_lock(account_id=account.pk)
         if str(state.trip_id) != str(trip_id) or state.status not in (
@@ -55,19 +83,19 @@ def account_liquidate(
         trigger = CloseTrigger.DAILY_LOSS if state.trip_guard == Guard.DAILY_LOSS else CloseTrigger.DRAWDOWN
         trigger_key = halt_trigger_key(state.trip_id)
         if state.status == GuardStatus.TRIPPED:
-            try:
-                connected = gateway.terminal().connected
-                reading = gateway.account()
-                positions = gateway.positions()
-            except GatewayError as exc:
+            if recheck_error:
                 # Never read a failed re-check as "recovered": stay tripped; the task retries and every sync
                 # re-dispatches an overdue liquidation.
-                logger.warning("liquidation %s of account %s: re-check failed: %s", trip_id, account.pk, exc)
-                return LiquidationResult(outcome="retry", detail=str(exc))
-            if not connected:
-                # A terminal cut off from its trade server answers with no positions and old account values.
-                logger.warning("liquidation %s of account %s: terminal not connected", trip_id, account.pk)
-                return LiquidationResult(outcome="retry", detail="terminal not connected to its trade server")
+                logger.warning(
+                    "liquidation %s of account %s: re-check failed: %s", trip_id, account.pk, recheck_error
+                )
+                return LiquidationResult(outcome="retry", detail=recheck_error)
+            if _balance_moved(state, balance=reading.balance, credit=reading.credit):
+                # A deposit or withdrawal since the last evaluated reading is applied to the peak by the next sync
+                # (by its deal ticket); judged before that, a withdrawal would read as a loss. Retry after it.
+                return LiquidationResult(
+                    outcome="retry", detail="balance or credit moved since the last reading"
+                )
             drawdown = percent_below(state.peak_equity, reading.equity)
             daily_loss = percent_below(state.day_anchor, reading.equity)
             alerts: list[GuardAlert] = []

@@ -45,6 +45,33 @@ def test_still_critical_after_the_grace_period_closes_everything_and_halts(accou
     assert set(CloseIntent.objects.values_list("order_sends", flat=True)) == {1}
 
 
+def test_a_withdrawal_during_the_grace_period_is_never_read_as_the_loss_that_confirms(
+    account, sim, gateway, clock
+):
+    """The balance moved since the last evaluated reading: the re-check waits for the sync that applies the
+    operation to the peak (by its deal ticket) instead of liquidating on it."""
+    ticket = sim.sim_open_manual("EURUSD", "buy", "0.1")
+    state = _trip(account, last_balance=Decimal("10000.00"), last_credit=Decimal("0.00"))
+    sim.sim_balance_operation("balance", "-5000", "withdrawal")
+    result = account_liquidate(account=account, trip_id=str(state.trip_id), gateway=gateway)
+    assert result.outcome == "retry"
+    state.refresh_from_db()
+    assert state.status == GuardStatus.TRIPPED
+    assert sim.sim_find_positions() == [ticket]
+
+
+def test_a_re_check_on_a_disconnected_terminal_is_a_failed_one(account, sim, gateway, clock):
+    ticket = sim.sim_open_manual("EURUSD", "buy", "1.0")
+    sim.sim_set_price("EURUSD", "1.07400", "1.07410")
+    sim.sim_set_connected(False)  # no positions, old values: neither "recovered" nor "nothing to close"
+    state = _trip(account)
+    assert account_liquidate(account=account, trip_id=str(state.trip_id), gateway=gateway).outcome == "retry"
+    state.refresh_from_db()
+    assert state.status == GuardStatus.TRIPPED
+    assert not CloseIntent.objects.exists()
+    assert sim.sim_find_positions() == [ticket]
+
+
 def test_recovered_at_the_re_check_cancels_and_releases_the_latch(account, sim, gateway, clock):
     sim.sim_open_manual("EURUSD", "buy", "1.0")
     sim.sim_set_price("EURUSD", "1.07400", "1.07410")  # about 11 %: below critical, above warning

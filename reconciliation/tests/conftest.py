@@ -18,7 +18,10 @@ def _recon_settings(settings):
 @pytest.fixture
 def account(db):
     account = TradingAccountFactory()
-    cache.delete_many([f"recon:deals-cursor:{account.pk}", f"recon:lock:account:{account.pk}"])
+    from pipeline.services.scheduling import account_lock_key, lock_client
+
+    cache.delete(f"recon:deals-cursor:{account.pk}")
+    lock_client().delete(account_lock_key(account.pk))
     return account
 
 

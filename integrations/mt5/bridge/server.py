@@ -556,6 +556,12 @@ def main(argv: list[str] | None = None) -> int:
     if not secret:
         print(f"error: the shared secret is missing: set {options.secret_env}", file=sys.stderr)
         return 2
+    if options.backend == "native" and options.state_dir:
+        print(
+            "error: --state-dir is for --backend simulated (a real terminal keeps its own state)",
+            file=sys.stderr,
+        )
+        return 2
     if options.backend == "native":
         try:
             backend: Any = NativeBackend(login=options.login)

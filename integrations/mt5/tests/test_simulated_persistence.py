@@ -231,3 +231,25 @@ def test_a_restarted_bridge_process_serves_the_same_terminals(tmp_path, stop):
     finally:
         process.terminate()
         process.wait(15)
+
+
+def test_the_cli_refuses_a_state_directory_for_a_native_bridge(tmp_path):
+    result = subprocess.run(  # noqa: S603 - our own module
+        [
+            sys.executable,
+            "-m",
+            "integrations.mt5.bridge.server",
+            "--backend",
+            "native",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MT5_BRIDGE_SECRET": SECRET},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--state-dir is for --backend simulated" in result.stderr

@@ -1,0 +1,107 @@
+"""The account-sync pipeline: one reading per sync, no terminal call under the guards' lock, failure isolation."""
+
+from datetime import timedelta
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from accounts.tests.factories import TradingAccountFactory
+from guards.models import AlertKind, GuardAlert, GuardState
+from guards.services import evaluate as evaluate_module
+from pipeline.services import account_sync
+from pipeline.services import sync as sync_module
+from pipeline.services.reading import deals_cursor_key
+from reconciliation.models import AccountSync
+from reconciliation.tests.fakes import FakeGateway, position
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def account():
+    account = TradingAccountFactory()
+    cache.delete(deals_cursor_key(account.pk))
+    return account
+
+
+@pytest.fixture
+def gateway(account) -> FakeGateway:
+    return FakeGateway(login=account.login, server=account.server)
+
+
+def test_the_terminal_is_read_once_per_sync_before_anything_else(account, gateway):
+    gateway.open_positions = [position(1), position(2, symbol="GBPUSD")]
+    assert account_sync(account=account, gateway=gateway).ok
+    gateway.calls.clear()
+
+    assert account_sync(account=account, gateway=gateway, now=timezone.now() + timedelta(seconds=10)).ok
+
+    # account, terminal state, positions, deals, then what the market guard needs of each symbol held (a tick each;
+    # spec and closed bars unless cached for the server): nothing more, whatever reconciliation and the guards do.
+    assert gateway.calls[:4] == ["account", "terminal", "positions", "deals"]
+    assert gateway.calls[4:].count("tick") == 2
+    assert set(gateway.calls[4:]) <= {"symbol", "tick", "bars"}
+
+
+def test_the_guards_make_no_terminal_call_while_they_hold_the_state_lock(account, gateway):
+    gateway.open_positions = [position(1)]
+    calls_at_lock = []
+    real_lock = evaluate_module.guard_state_lock
+
+    def recording_lock(**kwargs):
+        calls_at_lock.append(len(gateway.calls))
+        return real_lock(**kwargs)
+
+    with mock.patch.object(evaluate_module, "guard_state_lock", recording_lock):
+        assert account_sync(account=account, gateway=gateway).ok
+    assert calls_at_lock == [len(gateway.calls)]  # every terminal call happened before the lock was taken
+
+
+def test_a_guard_failure_is_stored_on_the_run_and_raises_an_operator_alert(account, gateway):
+    gateway.open_positions = [position(1)]
+    start = timezone.now()
+    with mock.patch.object(
+        sync_module, "account_guards_evaluate", side_effect=RuntimeError("bug in a guard")
+    ):
+        result = account_sync(account=account, gateway=gateway, now=start)
+
+    assert result.ok  # the snapshot and reconciliation stand
+    assert result.guards_error == "RuntimeError: bug in a guard"
+    run = AccountSync.objects.get(account=account)
+    assert (run.ok, run.guards_error, run.positions) == (True, "RuntimeError: bug in a guard", 1)
+    alert = GuardAlert.objects.get(account=account, kind=AlertKind.GUARDS_FAILED)
+    assert alert.level == "critical"
+    assert "bug in a guard" in alert.message
+    # The deals of this reading were not applied: the next sync reads them again.
+    assert cache.get(deals_cursor_key(account.pk)) is None
+    assert account_sync(account=account, gateway=gateway, now=start + timedelta(seconds=10)).ok
+    assert cache.get(deals_cursor_key(account.pk)) == (start + timedelta(seconds=10)).timestamp()
+
+
+def test_a_guard_failure_alert_is_pushed_live(account, gateway, django_capture_on_commit_callbacks):
+    with (
+        mock.patch.object(sync_module, "account_guards_evaluate", side_effect=RuntimeError("boom")),
+        mock.patch("guards.services.alerts.broadcast") as pushed,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        account_sync(account=account, gateway=gateway)
+    assert any(
+        call.args[1] == "guard.alert" and call.kwargs["kind"] == "guards_failed" for call in pushed.mock_calls
+    )
+
+
+def test_a_reconciliation_failure_still_moves_the_guards(account, gateway):
+    """A symbol the terminal cannot describe: reconciliation fails, drawdown is still evaluated on the reading."""
+    gateway.open_positions = [position(1, symbol="NOPE")]
+    start = timezone.now()
+    account_sync(account=account, gateway=gateway, now=start)
+    gateway.balance = Decimal("7000.00")
+    for seconds in (10, 20):
+        result = account_sync(account=account, gateway=gateway, now=start + timedelta(seconds=seconds))
+        assert result.reconciliation_error.startswith("SymbolNotDescribed")
+    state = GuardState.objects.get(account=account)
+    assert state.drawdown_percent == Decimal("30.0000")
+    assert state.status == "tripped"
