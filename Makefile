@@ -47,6 +47,10 @@ typecheck: $(VENV)/.dev-installed
 migrations-check: $(VENV)/.dev-installed
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
 
+## docs/openapi.yaml from the code (a test fails when it is out of date; generation must have no warning).
+schema: $(VENV)/.dev-installed
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
+
 bench: $(VENV)/.dev-installed
 	bash scripts/bench.sh
 

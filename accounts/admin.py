@@ -6,6 +6,8 @@ never shown. Support users have view permissions only, so they get a read-only p
 
 from typing import Any
 
+from axes import admin as axes_admin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -100,7 +102,9 @@ class TradingAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccountSnapshot)
-class AccountSnapshotAdmin(admin.ModelAdmin):
+class AccountSnapshotAdmin(ReadOnlyAdmin):
+    """Read-only for everyone, owners included: snapshots are written by the sync only."""
+
     list_display = (
         "account",
         "taken_at",
@@ -145,3 +149,32 @@ class AccountHealthAdmin(ReadOnlyAdmin):
     @admin.display(description="Broker clock")
     def broker_clock(self, obj: AccountHealth) -> str:
         return obj.broker_clock
+
+
+# ---------------------------------------------------------------- login audit (django-axes)
+# Written only by django-axes: read-only for everyone. Deleting a lockout row (AccessAttempt) unlocks that
+# username+IP pair; only holders of its delete permission (owners) may.
+for _model in (AccessAttempt, AccessFailureLog, AccessLog):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
+    actions: list[str] = []
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AccessFailureLog)
+class AccessFailureLogAdmin(axes_admin.AccessFailureLogAdmin, ReadOnlyAdmin):
+    actions: list[str] = []
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(axes_admin.AccessLogAdmin, ReadOnlyAdmin):
+    actions: list[str] = []

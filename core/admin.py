@@ -16,3 +16,27 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def admin_actions_require_change_permission(site: admin.AdminSite) -> None:
+    """Every admin action needs the model's change permission unless it declares its own (`permissions=[...]`):
+    third-party admins (django-celery-beat's enable/disable/toggle/run periodic tasks) declare none, which Django
+    reads as "anyone who sees the list" — view-only staff could run them."""
+    for model_admin in site._registry.values():
+        _guard_actions(model_admin)
+
+
+def _guard_actions(model_admin: admin.ModelAdmin) -> None:
+    original = model_admin.get_actions
+
+    def get_actions(request: HttpRequest) -> dict[str, Any]:
+        actions = original(request)
+        if model_admin.has_change_permission(request):
+            return actions
+        return {
+            name: action
+            for name, action in actions.items()
+            if getattr(action[0], "allowed_permissions", None)  # declared its own check
+        }
+
+    model_admin.get_actions = get_actions  # type: ignore[method-assign]

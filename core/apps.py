@@ -10,3 +10,10 @@ class CoreConfig(AppConfig):
         from core.crypto import credentials_cipher
 
         credentials_cipher()
+
+        # The admin registry is complete here (django.contrib.admin autodiscovers in its ready(), which runs first).
+        from django.contrib import admin
+
+        from core.admin import admin_actions_require_change_permission
+
+        admin_actions_require_change_permission(admin.site)

@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from core.admin import ReadOnlyAdmin
 from core.exceptions import ApplicationError
 from guards.models import (
+    GLOBAL_ONLY_FIELDS,
     SETTING_FIELDS,
     AccountGuardSettings,
     BalanceOperation,
@@ -26,6 +27,7 @@ from guards.models import (
     GuardSettings,
     GuardSettingsChange,
     GuardState,
+    ManualCloseRequest,
 )
 from guards.selectors import close_tickets_failed
 from guards.services import guard_reset, guard_settings_update
@@ -76,7 +78,11 @@ class _SettingsAdminMixin:
         return {name: form.cleaned_data[name] for name in names if name in form.changed_data}
 
     def _service_save(self, request: HttpRequest, obj: Any, form: forms.ModelForm, *, account: Any) -> None:
-        names = [n for n in form.cleaned_data if n in SETTING_FIELDS or n == "daily_loss_enabled"]
+        names = [
+            n
+            for n in form.cleaned_data
+            if n in SETTING_FIELDS or n in GLOBAL_ONLY_FIELDS or n == "daily_loss_enabled"
+        ]
         values = self._values(form, names)
         try:
             guard_settings_update(
@@ -106,6 +112,7 @@ class GuardSettingsAdmin(_SettingsAdminMixin, admin.ModelAdmin):
                                      "market_spread_min_samples", "market_spread_cap_points",
                                      "market_stale_quote_seconds")}),
         ("Auto-close", {"fields": ("close_price_retries", "close_deviation_points")}),
+        ("Manual close", {"fields": ("traders_may_close_positions",)}),
         ("Change", {"fields": ("change_reason", "updated_at", "history")}),
     )  # fmt: skip
 
@@ -270,3 +277,13 @@ class CloseIntentAdmin(ReadOnlyAdmin):
     search_fields = ("idempotency_key", "ticket", "account__login", "symbol")
     date_hierarchy = "created_at"
     list_select_related = ("account", "actor")
+
+
+@admin.register(ManualCloseRequest)
+class ManualCloseRequestAdmin(ReadOnlyAdmin):
+    """Idempotency keys of manual close requests (kept 24 h); written by the manual close service only."""
+
+    list_display = ("created_at", "account", "user", "ticket", "idempotency_key", "trigger", "expires_at")
+    list_filter = ("trigger",)
+    search_fields = ("idempotency_key", "account__login")
+    raw_id_fields = ("account", "user")

@@ -106,6 +106,8 @@ class GuardSettingsFields(models.Model):
 
 # Field names, in admin order: the same names are the scenario file's `config.guards` keys.
 SETTING_FIELDS: tuple[str, ...] = tuple(f.name for f in GuardSettingsFields._meta.local_fields)
+# Settings of the installation that no account overrides (GuardSettings only).
+GLOBAL_ONLY_FIELDS: tuple[str, ...] = ("traders_may_close_positions",)
 
 
 def _validate_caps(value: object) -> None:
@@ -129,6 +131,11 @@ def _validate_levels(obj: models.Model, prefix: str) -> dict[str, str]:
 class GuardSettings(GuardSettingsFields):
     """The installation's guard settings: a single row (pk 1), created by the data migration."""
 
+    traders_may_close_positions = models.BooleanField(
+        default=False,
+        help_text="Traders may close positions of their own accounts by hand (API and pages). "
+        "Owners and support always may.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -281,7 +288,10 @@ class GuardState(models.Model):
     evaluated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        permissions = [("reset_guard", "Can reset a tripped or halted guard (with a reason)")]
+        permissions = [
+            ("reset_guard", "Can reset a tripped or halted guard (with a reason)"),
+            ("close_position", "Can close positions of any account it sees by hand"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(status__in=["tripped", "halted"]) | Q(trip_id__isnull=False),
@@ -345,10 +355,20 @@ class GuardAlert(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(db_index=True)
+    seq = models.BigIntegerField(
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text="Position in the alert ledger, given after commit in commit order (guards.services.ledger).",
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["account", "-created_at"], name="guardalert_account_recent")]
+        indexes = [
+            models.Index(fields=["account", "-created_at"], name="guardalert_account_recent"),
+            models.Index(fields=["id"], condition=Q(seq__isnull=True), name="guardalert_unsequenced"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.account_id}: {self.message}"
@@ -486,3 +506,35 @@ class CloseIntent(BaseModel):
     @property
     def is_final(self) -> bool:
         return self.state in (IntentState.CONFIRMED, IntentState.FAILED)
+
+
+MANUAL_CLOSE_KEY_HOURS = 24
+
+
+class ManualCloseRequest(BaseModel):
+    """One client's request to close a position (ticket) or every position (ticket empty), keyed by the client's
+    Idempotency-Key: the same key with the same request replays `response`, with another request it is refused.
+    Keys live MANUAL_CLOSE_KEY_HOURS; the intents it created are the lasting record (trigger_key links them)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(
+        "accounts.TradingAccount", on_delete=models.CASCADE, related_name="manual_close_requests"
+    )
+    idempotency_key = models.CharField(max_length=128)
+    request_fingerprint = models.CharField(max_length=64)
+    ticket = models.PositiveBigIntegerField(null=True, blank=True, help_text="Empty: close every position.")
+    trigger = models.CharField(max_length=16, choices=CloseTrigger.choices)
+    trigger_key = models.CharField(max_length=64, unique=True)
+    reason = models.CharField(max_length=255, blank=True)
+    response = models.JSONField(default=dict, blank=True, help_text="The first answer, replayed for the key.")
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "idempotency_key"], name="uniq_manualclose_user_key")
+        ]
+
+    def __str__(self) -> str:
+        target = f"#{self.ticket}" if self.ticket is not None else "all positions"
+        return f"manual close of {target} on {self.account_id} ({self.idempotency_key})"

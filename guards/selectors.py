@@ -2,12 +2,14 @@
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet, Subquery
+from django.utils import timezone as dj_timezone
 
-from accounts.models import TradingAccount
+from accounts.models import TradingAccount, User
 from guards.models import (
     GLOBAL_SETTINGS_PK,
     OPEN_INTENT_STATES,
@@ -148,6 +150,150 @@ def close_intent_list_open(*, account: TradingAccount | None = None) -> QuerySet
     if account is not None:
         intents = intents.filter(account_id=account.pk)
     return intents.order_by("created_at", "pk")
+
+
+CLOSE_PERMISSION = "guards.close_position"
+
+
+def account_close_allowed(user: User, account: TradingAccount) -> bool:
+    """May this user close positions of this account by hand? (The pages show or hide the buttons with it.)
+
+    Owners and support (`guards.close_position`) on any account they see; a trader on their own accounts while the
+    owner's global setting `traders_may_close_positions` is on; nobody else (the bot user included)."""
+    if not (user.is_active and user.is_authenticated):
+        return False
+    if user.is_superuser:
+        return True
+    if user.has_perm(CLOSE_PERMISSION):
+        return user.is_operator or account.owner_id == user.pk
+    if account.owner_id != user.pk:
+        return False
+    return bool(
+        GuardSettings.objects.filter(pk=GLOBAL_SETTINGS_PK)
+        .values_list("traders_may_close_positions", flat=True)
+        .first()
+    )
+
+
+def _money(value: Decimal | None) -> Decimal | None:
+    return None if value is None else value.quantize(Decimal("0.01"))
+
+
+def _next_broker_midnight_seconds(snapshot: Any, now: datetime) -> int | None:
+    """Seconds until the broker's trading day changes (midnight of the trade server's clock)."""
+    if snapshot is None:
+        return None
+    offset = timedelta(seconds=snapshot.server_utc_offset_seconds)
+    broker_now = now.astimezone(timezone(offset))
+    midnight = (broker_now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(0, int((midnight - broker_now).total_seconds()))
+
+
+MARKET_ALERTS_SCANNED = 200  # the latest market level change per symbol is among the newest of them
+
+
+def account_guard_status(*, account: TradingAccount, now: datetime | None = None) -> dict[str, Any]:
+    """What the guards say about one account, for the API and the pages: levels and thresholds, peak, day anchor,
+    headroom (today's permitted loss, distance to the drawdown limit, time to the daily reset), state, time to
+    liquidation, and the market guard per symbol. Plain data (cacheable)."""
+    now = now or dj_timezone.now()
+    cfg = guard_settings_for_account(account=account)
+    state = GuardState.objects.filter(account_id=account.pk).first()
+    snapshot = account.latest_snapshot
+    equity = snapshot.equity if snapshot is not None else None
+    peak = state.peak_equity if state else None
+    anchor = state.day_anchor if state else None
+
+    drawdown_floor = None
+    if peak is not None:
+        drawdown_floor = peak * (1 - cfg.drawdown_critical_percent / 100)
+    daily_floor = None
+    if anchor is not None and cfg.daily_loss_critical_percent is not None:
+        daily_floor = anchor * (1 - cfg.daily_loss_critical_percent / 100)
+
+    market_alerts: dict[str, dict[str, Any]] = {}
+    for alert in GuardAlert.objects.filter(
+        account_id=account.pk, guard="market", kind="guard_level"
+    ).order_by("-created_at", "-pk")[:MARKET_ALERTS_SCANNED]:
+        market_alerts.setdefault(
+            alert.symbol, {"message": alert.message, "level": alert.level, "at": alert.created_at}
+        )
+    market = []
+    for symbol, memory in sorted(((state.market if state else None) or {}).items()):
+        market.append(
+            {
+                "symbol": symbol,
+                "level": memory.get("level", "normal"),
+                "marked_tickets": memory.get("marked", []),
+                "last_alert": market_alerts.get(symbol),
+            }
+        )
+    liquidate_in = None
+    if state is not None and state.liquidate_at is not None and state.status == GuardStatus.TRIPPED:
+        liquidate_in = max(0, int((state.liquidate_at - now).total_seconds()))
+    return {
+        "account": account.pk,
+        "state": state.status if state else GuardStatus.NORMAL,
+        "halted": bool(state and state.is_halted),
+        "evaluated_at": state.evaluated_at if state else None,
+        "drawdown": {
+            "percent": state.drawdown_percent if state else None,
+            "level": state.drawdown_level if state else "normal",
+            "warning_percent": cfg.drawdown_warning_percent,
+            "critical_percent": cfg.drawdown_critical_percent,
+            "peak_equity": peak,
+            "peak_at": state.peak_at if state else None,
+        },
+        "daily_loss": {
+            "percent": state.daily_loss_percent if state else None,
+            "level": state.daily_loss_level if state else "normal",
+            "warning_percent": cfg.daily_loss_warning_percent,
+            "critical_percent": cfg.daily_loss_critical_percent,
+            "day_anchor": anchor,
+            "broker_day": state.broker_day if state else None,
+        },
+        "headroom": {
+            "equity": equity,
+            "daily_loss_permitted": _money(max(equity - daily_floor, Decimal(0)))
+            if equity is not None and daily_floor is not None
+            else None,
+            "to_drawdown_limit": _money(max(equity - drawdown_floor, Decimal(0)))
+            if equity is not None and drawdown_floor is not None
+            else None,
+            "seconds_to_daily_reset": _next_broker_midnight_seconds(snapshot, now),
+        },
+        "trip": {
+            "guard": state.trip_guard if state else "",
+            "tripped_at": state.tripped_at if state else None,
+            "liquidate_at": state.liquidate_at if state else None,
+            "seconds_to_liquidation": liquidate_in,
+            "halted_at": state.halted_at if state else None,
+        },
+        "market": market,
+    }
+
+
+def close_intent_list_for_account(
+    *, account: TradingAccount, state: str | None = None
+) -> QuerySet[CloseIntent]:
+    intents = CloseIntent.objects.filter(account_id=account.pk)
+    if state:
+        intents = intents.filter(state=state)
+    return intents.order_by("-created_at", "-pk")
+
+
+def guard_alert_list_after(
+    *, user: User, after: int, account: TradingAccount | None = None, limit: int = 100
+) -> list[GuardAlert]:
+    """The ledger after `after`, oldest first: alerts of `account`, or of every account the user sees."""
+    from accounts.selectors import trading_account_list_for_user
+
+    alerts = GuardAlert.objects.filter(seq__gt=after)
+    if account is not None:
+        alerts = alerts.filter(account_id=account.pk)
+    elif not user.is_operator:
+        alerts = alerts.filter(account__in=trading_account_list_for_user(user=user).values("pk"))
+    return list(alerts.order_by("seq")[:limit])
 
 
 def close_tickets_failed(*, account_id: int, trigger_key: str) -> list[int]:

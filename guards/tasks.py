@@ -107,3 +107,35 @@ def close_intents_complete_task(older_than_seconds: float = RECOVERY_MIN_AGE_SEC
 def _complete_intents_on_start(sender: Any = None, **kwargs: Any) -> None:
     """A worker that starts (perhaps replacing one that was killed) finishes what was left half-done."""
     close_intents_complete_task.apply_async(kwargs={"older_than_seconds": 0}, countdown=2)
+
+
+MANUAL_CLOSE_RETRY_SECONDS = 5
+MANUAL_CLOSE_MAX_RETRIES = 12
+
+
+@shared_task(
+    bind=True,
+    name="guards.tasks.manual_close_execute",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MANUAL_CLOSE_MAX_RETRIES,
+)
+def manual_close_execute_task(self: Any, request_id: int) -> int:
+    """Send the closes of a manual close request (queued after its commit). A terminal that cannot even list the
+    positions (close-all) is retried; intents left open are finished by close_intents_complete anyway."""
+    from guards.models import ManualCloseRequest
+    from guards.services.manual_close import manual_close_execute
+    from integrations.mt5.errors import GatewayError
+
+    request = ManualCloseRequest.objects.select_related("account", "user").filter(pk=request_id).first()
+    if request is None:
+        return 0
+    try:
+        outcomes = manual_close_execute(request=request, gateway=_gateway_for(request.account))
+    except GatewayError as exc:
+        if self.request.called_directly or self.request.retries >= self.max_retries:
+            logger.error("manual close %s: positions could not be read: %s", request_id, exc)
+            return 0
+        raise self.retry(countdown=MANUAL_CLOSE_RETRY_SECONDS) from exc
+    return sum(1 for o in outcomes if o.state == "confirmed")

@@ -36,11 +36,12 @@ from reconciliation.models import (
     SyncCycle,
 )
 from reconciliation.services import bot_trade_close, event_acknowledge, event_resolve
+from reconciliation.services.events import NOTE_MAX_LENGTH, NOTE_REQUIRED
 
 
 class EventNoteForm(forms.Form):
     note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}), required=False, max_length=2000
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}), required=False, max_length=NOTE_MAX_LENGTH
     )
 
     def __init__(self, *args: Any, note_required: bool = False, **kwargs: Any) -> None:
@@ -156,7 +157,7 @@ class ReconciliationEventAdmin(admin.ModelAdmin):
             queryset,
             action="acknowledge",
             title="Acknowledge events",
-            note_required=False,
+            note_required=NOTE_REQUIRED["acknowledge"],
             apply=event_acknowledge,
         )
 
@@ -168,7 +169,7 @@ class ReconciliationEventAdmin(admin.ModelAdmin):
             queryset,
             action="resolve",
             title="Resolve events",
-            note_required=True,
+            note_required=NOTE_REQUIRED["resolve"],
             apply=event_resolve,
         )
 

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
 from django.db.models import QuerySet
 
 from accounts.models import TradingAccount, User
 from accounts.selectors import trading_account_get_for_user, trading_account_list_for_user
 from core.exceptions import NotFoundError, PermissionDeniedError
-from reconciliation.models import AccountSync, BotTrade, LivePosition, ReconciliationEvent, SyncCycle
+from reconciliation.models import (
+    AccountSync,
+    BotTrade,
+    EventKind,
+    EventState,
+    LivePosition,
+    ReconciliationEvent,
+    SyncCycle,
+)
 
 WRITE_ANY_ACCOUNT_PERMISSION = "reconciliation.write_any_account"
 
@@ -39,6 +51,17 @@ def bot_trade_account_get_for_writing(*, user: User, account_id: int) -> Trading
     return account
 
 
+def bot_trade_account_get_for_reading(*, user: User, account_id: int) -> TradingAccount:
+    """The account whose bot trades `user` may read: whoever sees the account (support included), and the
+    holders of reconciliation.write_any_account (the bot) any account."""
+    if user.has_perm(WRITE_ANY_ACCOUNT_PERMISSION):
+        try:
+            return TradingAccount.objects.get(pk=account_id)
+        except (TradingAccount.DoesNotExist, ValueError, TypeError):
+            raise NotFoundError(f"Trading account {account_id} not found.") from None
+    return trading_account_get_for_user(user=user, account_id=account_id)
+
+
 def bot_trade_get_by_key(*, account: TradingAccount, signal_id: str, leg: int) -> BotTrade:
     trade = BotTrade.objects.filter(account=account, signal_id=signal_id.strip(), leg=leg).first()
     if trade is None:
@@ -54,13 +77,27 @@ def event_get_for_user(*, user: User, event_id: int) -> ReconciliationEvent:
 
 
 def event_list_for_user(
-    *, user: User, account_id: int | None = None, state: str | None = None
+    *,
+    user: User,
+    account_id: int | None = None,
+    state: str | None = None,
+    kind: str | None = None,
+    since: datetime | None = None,
 ) -> QuerySet[ReconciliationEvent]:
-    events = ReconciliationEvent.objects.filter(account__in=trading_account_list_for_user(user=user))
+    """Events of the accounts the user sees, newest first. `account_id` of an account the user may not see is a
+    NotFoundError (as the account's own routes answer), not an empty list. `since`: seen at or after."""
     if account_id is not None:
-        events = events.filter(account_id=account_id)
+        events = ReconciliationEvent.objects.filter(
+            account=trading_account_get_for_user(user=user, account_id=account_id)
+        )
+    else:
+        events = ReconciliationEvent.objects.filter(account__in=trading_account_list_for_user(user=user))
     if state:
         events = events.filter(state=state)
+    if kind:
+        events = events.filter(kind=kind)
+    if since is not None:
+        events = events.filter(last_seen_at__gte=since)
     return events.order_by("-first_seen_at", "-pk")
 
 
@@ -70,6 +107,78 @@ def account_sync_latest(*, account: TradingAccount) -> AccountSync | None:
 
 def sync_cycle_latest() -> SyncCycle | None:
     return SyncCycle.objects.order_by("-started_at", "-pk").first()
+
+
+RECENT_EVENTS = 10
+DIVERGENCE_KINDS = [
+    k for k in EventKind.values if k not in (EventKind.UNMATCHED_POSITION, EventKind.MISSING_POSITION)
+]
+
+
+def account_positions_read(*, account: TradingAccount) -> dict[str, Any]:
+    """Open positions as the last sync stored them, each with its matched bot trade, match method and open
+    divergence events, plus totals (floating P/L, and as a percent of the latest balance)."""
+    positions = list(
+        LivePosition.objects.filter(account=account).select_related("bot_trade").order_by("ticket")
+    )
+    divergences: dict[int, list[ReconciliationEvent]] = {}
+    for event in (
+        ReconciliationEvent.objects.filter(account=account, ticket__isnull=False, kind__in=DIVERGENCE_KINDS)
+        .filter(gone_at__isnull=True)
+        .exclude(state=EventState.RESOLVED)
+        .order_by("pk")
+    ):
+        divergences.setdefault(event.ticket, []).append(event)
+    floating = sum((p.profit + p.swap for p in positions), Decimal("0"))
+    snapshot = account.latest_snapshot
+    balance = snapshot.balance if snapshot is not None else None
+    percent = (floating / balance * 100).quantize(Decimal("0.0001")) if balance else None
+    last_ok = AccountSync.objects.filter(account=account, ok=True).order_by("-started_at", "-pk").first()
+    return {
+        "account": account.pk,
+        "synced_at": last_ok.finished_at if last_ok else None,
+        "totals": {
+            "count": len(positions),
+            "floating_profit": floating,
+            "floating_profit_percent_of_balance": percent,
+            "balance": balance,
+            "currency": snapshot.currency if snapshot is not None else None,
+        },
+        "positions": positions,
+        "divergences": divergences,
+    }
+
+
+def account_reconciliation_status(*, account: TradingAccount) -> dict[str, Any]:
+    """The last sync (time, duration, ok or error), counts of matched / unmatched / missing positions (from the
+    last successful sync) and open divergences, and the most recent events."""
+    last = account_sync_latest(account=account)
+    last_ok = (
+        last
+        if last is not None and last.ok
+        else AccountSync.objects.filter(account=account, ok=True).order_by("-started_at", "-pk").first()
+    )
+    open_divergences = (
+        ReconciliationEvent.objects.filter(account=account, kind__in=DIVERGENCE_KINDS, gone_at__isnull=True)
+        .exclude(state=EventState.RESOLVED)
+        .count()
+    )
+    recent = list(
+        ReconciliationEvent.objects.filter(account=account)
+        .select_related("acknowledged_by", "resolved_by")
+        .order_by("-last_seen_at", "-pk")[:RECENT_EVENTS]
+    )
+    return {
+        "account": account.pk,
+        "last_sync": last,
+        "counts": {
+            "matched": last_ok.matched if last_ok else 0,
+            "unmatched": last_ok.unmatched if last_ok else 0,
+            "missing": last_ok.missing if last_ok else 0,
+            "open_divergences": open_divergences,
+        },
+        "recent_events": recent,
+    }
 
 
 EVENT_AGES = {"1h": 3600, "24h": 86_400, "7d": 604_800}

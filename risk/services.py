@@ -122,13 +122,23 @@ def risk_config_update(
         else max_snapshot_age_seconds,
         reason=reason,
     )
+    entry_splits_text = [format(part.normalize(), "f") for part in values["entry_splits"]]
+    if (
+        values["risk_percent"] == current.risk_percent
+        and [Decimal(p) for p in entry_splits_text] == [Decimal(p) for p in current.entry_splits]
+        and values["margin_buffer_percent"] == current.margin_buffer_percent
+        and values["max_snapshot_age_seconds"] == current.max_snapshot_age_seconds
+    ):
+        raise ApplicationError(
+            "Nothing changed: these values are already in force.", extra={"version": current.version}
+        )
     config = RiskConfigVersion(
         version=current.version + 1,
         previous=current,
         changed_by=actor,
         reason=values["reason"],
         risk_percent=values["risk_percent"],
-        entry_splits=[format(part.normalize(), "f") for part in values["entry_splits"]],
+        entry_splits=entry_splits_text,
         margin_buffer_percent=values["margin_buffer_percent"],
         max_snapshot_age_seconds=values["max_snapshot_age_seconds"],
     )

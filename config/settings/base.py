@@ -6,6 +6,7 @@ the environment (no production.py): anything secret has no default once DEBUG is
 fails at start-up.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -43,6 +44,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt",
     "django_celery_beat",
+    "axes",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "channels",
@@ -68,6 +72,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "dashboard.middleware.BrowserTimezoneMiddleware",
+    # Last, as django-axes requires: turns a lockout flagged during authentication into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -111,6 +117,27 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
+
+# Login lockout (django-axes): every authenticate() call — admin login, /login/, the JWT token endpoint — goes
+# through AxesStandaloneBackend first. Failures are stored (AccessAttempt, AccessFailureLog: the audit, read-only
+# in the admin); FAILURE_LIMIT failures for one username from one IP lock that pair out for COOLOFF minutes
+# (username+IP, not username alone, so nobody can lock the owner out from elsewhere during an incident).
+# The lockout answer is a 429 with Retry-After: the JSON error shape under /api/, a page elsewhere.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_CACHE = "default"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2", "refresh", "access"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -181,11 +208,43 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "core.api.exception_handler.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "COERCE_DECIMAL_TO_STRING": True,
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.ApiAutoSchema",
+    # Throttles on the shared cache (Redis): per signed-in user, per IP for anonymous callers, and a stricter
+    # scope on the token endpoints (password guessing is also locked out by django-axes).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "core.api.throttling.UserRateThrottle",
+        "core.api.throttling.AnonRateThrottle",
+        "core.api.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env("API_THROTTLE_USER", default="1200/min"),
+        "anon": env("API_THROTTLE_ANON", default="120/min"),
+        "token": env("API_THROTTLE_TOKEN", default="20/min"),
+    },
+}
+
+# The OpenAPI schema of /api/v1/ (`make schema` writes docs/openapi.yaml); Swagger UI and Redoc from our own static
+# files (drf-spectacular-sidecar), never a CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "MT5 Guard API",
+    "DESCRIPTION": (
+        "Accounts, positions, reconciliation and guard status, the alert ledger and manual closes. "
+        "Authenticate with a JWT (`POST /api/v1/auth/token/`, then `Authorization: Bearer <access>`) or the "
+        'session cookie. Every error is `{"message": ..., "extra": {...}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {},
 }
 
 # Credentials of MT5 accounts are encrypted at rest with Fernet. MT5_CREDENTIALS_KEYS is a comma-separated list of
@@ -231,6 +290,9 @@ RECONCILIATION_LOCK_SECONDS = env.int("RECONCILIATION_LOCK_SECONDS", default=45)
 RECONCILIATION_SYNC_QUEUE = env("RECONCILIATION_SYNC_QUEUE", default="celery")
 RECONCILIATION_RUN_RETENTION_HOURS = env.int("RECONCILIATION_RUN_RETENTION_HOURS", default=24)
 
+# GET /api/v1/alerts/ waits at most this long for a new alert (long poll).
+API_ALERTS_MAX_WAIT_SECONDS = env.float("API_ALERTS_MAX_WAIT_SECONDS", default=25.0)
+
 # An account snapshot older than this is stale: pages flag it, sizing and guards refuse to act on it.
 ACCOUNT_SNAPSHOT_STALE_SECONDS = env.int("ACCOUNT_SNAPSHOT_STALE_SECONDS", default=300)
 
@@ -240,6 +302,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
+    # django-axes logs its start-up banner at INFO in every process (commands included); failures are WARNING.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # Production hardening: on by default whenever DEBUG is off (manage.py check --deploy is clean).

@@ -51,6 +51,13 @@ STORAGES = {
 MT5_CREDENTIALS_KEYS = ["kXq2d6o3b4JQm3Zq3v6Rr0Yc1rS9a3pJb8f5n2H7w0E="]
 MT5_CREDENTIALS_DEV_KEY_FILE = BASE_DIR / "var" / "unused-in-tests.key"
 MT5_BRIDGE_SECRET = "test-bridge-secret"  # noqa: S105
+
+# Throttling is tested on its own (core/tests/test_throttling.py); elsewhere it must never decide a test.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {"user": "100000/min", "anon": "100000/min", "token": "100000/min"},
+}
+
 # Tests drive simulated terminals although DEBUG is off while they run; the refusal has its own tests.
 MT5_SIMULATED_ALLOWED = True
 MT5_DEFAULT_BACKEND = "simulated"

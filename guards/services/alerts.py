@@ -8,6 +8,7 @@ from typing import Any
 
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from guards.models import GuardAlert
+from guards.services.ledger import alerts_sequence_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def alerts_record(*, alerts: Sequence[GuardAlert]) -> list[GuardAlert]:
     if not alerts:
         return []
     created = GuardAlert.objects.bulk_create(list(alerts))
+    alerts_sequence_after_commit()  # ledger numbers, in commit order (guards/services/ledger.py)
     for alert in created:
         logger.info("guard alert %s account=%s %s", alert.kind, alert.account_id, alert.message)
         payload = {

@@ -25,6 +25,7 @@ from django.db.models import JSONField, QuerySet, Subquery
 from django.db.models.functions import JSONObject
 
 from accounts.models import AccountSnapshot, TradingAccount
+from core.readcache import account_reads_invalidate
 from guards.clock import guard_now
 from guards.models import (
     GLOBAL_SETTINGS_PK,
@@ -140,6 +141,7 @@ def guard_state_lock(*, account_id: int) -> tuple[GuardState, EffectiveGuardSett
 def guard_state_save(*, state: GuardState) -> None:
     state.full_clean(exclude=["account", "reset_by"], validate_unique=False, validate_constraints=False)
     state.save(update_fields=_STATE_FIELDS)
+    account_reads_invalidate(account_id=state.account_id)  # the cached guard status is stale after commit
 
 
 # ---------------------------------------------------------------- arithmetic

@@ -9,6 +9,7 @@ from accounts.models import TradingAccount, User
 from core.exceptions import ApplicationError, PermissionDeniedError
 from guards.clock import guard_now
 from guards.models import (
+    GLOBAL_ONLY_FIELDS,
     GLOBAL_SETTINGS_PK,
     SETTING_FIELDS,
     AccountGuardSettings,
@@ -48,7 +49,7 @@ def guard_settings_update(
         row: GuardSettings | AccountGuardSettings = GuardSettings.objects.select_for_update().get_or_create(
             pk=GLOBAL_SETTINGS_PK
         )[0]
-        allowed = set(SETTING_FIELDS)
+        allowed = set(SETTING_FIELDS) | set(GLOBAL_ONLY_FIELDS)
     else:
         model, permission = AccountGuardSettings, "guards.change_accountguardsettings"
         row = AccountGuardSettings.objects.select_for_update().get_or_create(account=account)[0]

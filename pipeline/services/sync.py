@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from accounts.models import AccountSnapshot, TradingAccount
 from accounts.services import account_snapshot_record
+from core.readcache import account_reads_invalidate
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from guards.services import account_guards_evaluate, account_guards_failure_record
 from integrations.mt5.errors import GatewayCircuitOpen, GatewayError, GatewayUnavailable
@@ -68,6 +69,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _sync_broadcast(*, account_id: int, event: str) -> None:
+    # The sync committed (or was recorded failed): the account's cached API reads are stale from now on.
+    account_reads_invalidate(account_id=account_id)
     broadcast(account_group(account_id), event, account_id=account_id)
     broadcast(STAFF_GROUP, event, account_id=account_id)
 

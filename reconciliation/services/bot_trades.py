@@ -17,10 +17,22 @@ from reconciliation.models import BotTrade, BotTradeStatus
 
 logger = logging.getLogger(__name__)
 
-# Fields a re-registration may change (the bot learns the ticket after the fill, moves SL/TP...). The identity of
-# the trade (symbol, side) may not change: a different trade needs a different signal id or leg.
-_UPDATABLE = ("approval_id", "volume", "entry_price", "sl", "tp", "ticket", "magic", "tag")
-_IDENTITY = ("symbol", "side")
+# Fields a re-registration may change: what the bot learns later (the ticket after the fill, SL/TP moves...).
+# The order itself (symbol, side, volume, entry price) may not change: (account, signal id, leg) is an idempotency
+# key, and a key re-sent with another order is a conflict, never a silent overwrite.
+_UPDATABLE = ("approval_id", "sl", "tp", "ticket", "magic", "tag")
+_IDENTITY = ("symbol", "side", "volume", "entry_price")
+
+
+def _stop_on_the_losing_side(*, side: str, entry_price: Decimal, sl: Decimal | None) -> None:
+    """As sizing refuses it: a buy's stop below its entry, a sell's above."""
+    if sl is None:
+        return
+    if (side == "buy" and sl >= entry_price) or (side == "sell" and sl <= entry_price):
+        where = "below" if side == "buy" else "above"
+        raise ValidationError(
+            {"sl": f"A {side}'s stop loss must be {where} its entry price ({entry_price})."}
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +85,20 @@ def bot_trade_register(
         .first()
     )
     if existing is None:
+        _stop_on_the_losing_side(side=side, entry_price=entry_price, sl=values["sl"])
         trade = BotTrade(account=account, signal_id=signal_id, leg=leg, **values)
         trade.full_clean()
         trade.save()
         return BotTradeRegistration(bot_trade=trade, created=True, changed=True)
 
     for name in _IDENTITY:
-        if getattr(existing, name) != values[name]:
+        if getattr(existing, name) != values[name]:  # Decimal compares by value: 0.5 == 0.50
             raise ConflictError(
                 f"Bot trade {existing.signal_id}#{existing.leg} is registered with {name} "
                 f"{getattr(existing, name)!r}, not {values[name]!r}.",
                 extra={"bot_trade_id": existing.pk, "field": name},
             )
+    _stop_on_the_losing_side(side=side, entry_price=entry_price, sl=values["sl"])
     changed = [name for name in _UPDATABLE if getattr(existing, name) != values[name]]
     if changed and existing.status == BotTradeStatus.CLOSED:
         raise ConflictError(

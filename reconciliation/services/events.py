@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import TradingAccount, User
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, ConflictError
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from reconciliation.models import ACTIVE_EVENT, EventState, ReconciliationEvent
 
@@ -46,8 +46,26 @@ class EventChanges:
     gone: list[ReconciliationEvent] = field(default_factory=list)
 
 
-class EventStateError(ApplicationError):
-    """The event cannot move to that state (e.g. acknowledging a resolved event)."""
+class EventStateError(ConflictError):
+    """The event cannot move to that state (e.g. resolving a resolved event): a 409."""
+
+
+# The note rules, one place for the API and the admin: acknowledging takes an optional note, resolving requires one.
+NOTE_MAX_LENGTH = 2000
+NOTE_REQUIRED = {"acknowledge": False, "resolve": True}
+
+
+def _note_check(note: str, *, action: str) -> str:
+    note = (note or "").strip()
+    if NOTE_REQUIRED[action] and not note:
+        raise ApplicationError(
+            "Say how the event was resolved (a note is required).", extra={"fields": {"note": ["Required."]}}
+        )
+    if len(note) > NOTE_MAX_LENGTH:
+        raise ApplicationError(
+            f"A note has at most {NOTE_MAX_LENGTH} characters.", extra={"fields": {"note": ["Too long."]}}
+        )
+    return note
 
 
 def events_apply(*, account: TradingAccount, conditions: list[Condition], now: datetime) -> EventChanges:
@@ -118,6 +136,7 @@ def _event_broadcast(*, event: ReconciliationEvent, verb: str) -> None:
 @transaction.atomic
 def event_acknowledge(*, event: ReconciliationEvent, actor: User, note: str = "") -> ReconciliationEvent:
     """open → acknowledged (someone is on it). Acknowledging an acknowledged event only adds the note."""
+    note = _note_check(note, action="acknowledge")
     event = ReconciliationEvent.objects.select_for_update().get(pk=event.pk)
     if event.state == EventState.RESOLVED:
         raise EventStateError("This event is already resolved.", extra={"event_id": event.pk})
@@ -138,8 +157,7 @@ def event_acknowledge(*, event: ReconciliationEvent, actor: User, note: str = ""
 def event_resolve(*, event: ReconciliationEvent, actor: User, note: str) -> ReconciliationEvent:
     """open/acknowledged → resolved, with a note saying why. A resolved event whose condition persists stays
     resolved (it is not raised again) until the condition goes."""
-    if not note.strip():
-        raise EventStateError("Say how the event was resolved (a note is required).")
+    note = _note_check(note, action="resolve")
     event = ReconciliationEvent.objects.select_for_update().get(pk=event.pk)
     if event.state == EventState.RESOLVED:
         raise EventStateError("This event is already resolved.", extra={"event_id": event.pk})

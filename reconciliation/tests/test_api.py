@@ -140,7 +140,7 @@ def test_support_may_read_but_not_write_bot_trades(api_client, support, trader_a
     BotTradeFactory(account=trader_account)
     api_client.force_authenticate(support)
     assert api_client.post(_url(trader_account), _payload(), format="json").status_code == 403
-    assert api_client.get(_url(trader_account)).status_code == 403
+    assert api_client.get(_url(trader_account)).status_code == 200  # reads and writes are checked apart
 
 
 def test_owner_and_the_bot_user_write_to_any_account(api_client, owner, trader_account):
@@ -251,3 +251,115 @@ def test_volume_precision_is_kept_exactly(api_client, trader, trader_account):
     trade = BotTrade.objects.get()
     assert trade.volume == Decimal("0.07")
     assert trade.entry_price == Decimal("2034.55")
+
+
+# ---------------------------------------------------------------- fixes of issue 12
+
+
+def test_support_reads_bot_trades_but_may_not_write_them(api_client, support, trader_account):
+    BotTradeFactory(account=trader_account, signal_id="a")
+    api_client.force_authenticate(support)
+    response = api_client.get(_url(trader_account))
+    assert response.status_code == 200
+    assert [row["signal_id"] for row in response.json()["results"]] == ["a"]
+    assert api_client.post(_url(trader_account), _payload(), format="json").status_code == 403
+
+
+def test_reposting_a_bot_trade_with_another_volume_is_a_conflict(api_client, trader, trader_account):
+    api_client.force_authenticate(trader)
+    assert api_client.post(_url(trader_account), _payload(), format="json").status_code == 201
+    assert api_client.post(_url(trader_account), _payload(volume="0.500"), format="json").status_code == 200
+    response = api_client.post(_url(trader_account), _payload(volume="0.70"), format="json")
+    assert response.status_code == 409
+    assert BotTrade.objects.get().volume == Decimal("0.50")
+    assert (
+        api_client.post(_url(trader_account), _payload(entry_price="1.09"), format="json").status_code == 409
+    )
+
+
+@pytest.mark.parametrize(("side", "sl"), [("buy", "1.09000"), ("buy", "1.08500"), ("sell", "1.08000")])
+def test_a_stop_on_the_wrong_side_of_the_entry_is_refused(api_client, trader, trader_account, side, sl):
+    api_client.force_authenticate(trader)
+    response = api_client.post(_url(trader_account), _payload(side=side, sl=sl, tp=None), format="json")
+    assert response.status_code == 400
+    assert "sl" in response.json()["extra"]["fields"]
+    assert not BotTrade.objects.exists()
+
+
+def test_resolving_a_resolved_event_is_a_conflict(api_client, support, trader_account):
+    event = _event(trader_account)
+    url = reverse("reconciliation-api:event-resolve", kwargs={"event_id": event.pk})
+    api_client.force_authenticate(support)
+    assert api_client.post(url, {"note": "done"}).status_code == 200
+    again = api_client.post(url, {"note": "done again"})
+    assert again.status_code == 409
+    assert set(again.json()) == {"message", "extra"}
+
+
+def test_events_filters_and_detail(api_client, trader, trader_account, other_account):
+    unmatched = _event(trader_account)
+    divergence = _event(
+        trader_account, kind="volume_mismatch", fingerprint="x:volume", last_seen_at="2026-03-03T10:00:00Z"
+    )
+    theirs = _event(other_account)
+    api_client.force_authenticate(trader)
+    events = reverse("reconciliation-api:events")
+    assert [e["id"] for e in api_client.get(events, {"kind": "volume_mismatch"}).json()["results"]] == [
+        divergence.pk
+    ]
+    since = api_client.get(events, {"since": "2026-03-03T00:00:00Z"}).json()["results"]
+    assert [e["id"] for e in since] == [divergence.pk]
+    assert api_client.get(events, {"account": other_account.pk}).status_code == 404
+    assert api_client.get(events, {"account": 999_999}).status_code == 404
+    assert api_client.get(events, {"limit": -5}).status_code == 400
+    assert api_client.get(events, {"offset": "abc"}).status_code == 400
+    assert api_client.get(events, {"kind": "nonsense"}).status_code == 400
+    detail = reverse("reconciliation-api:event", kwargs={"event_id": unmatched.pk})
+    assert api_client.get(detail).json()["id"] == unmatched.pk
+    assert (
+        api_client.get(reverse("reconciliation-api:event", kwargs={"event_id": theirs.pk})).status_code == 404
+    )
+
+
+def test_positions_show_the_match_divergences_and_totals(api_client, trader, trader_account):
+    from accounts.tests.factories import AccountSnapshotFactory
+    from reconciliation.tests.factories import LivePositionFactory
+
+    snapshot = AccountSnapshotFactory(account=trader_account, balance=Decimal("10000.00"))
+    trader_account.latest_snapshot = snapshot
+    trader_account.save(update_fields=["latest_snapshot"])
+    trade = BotTradeFactory(account=trader_account, signal_id="s1")
+    LivePositionFactory(
+        account=trader_account, ticket=11, bot_trade=trade, match_method="ticket", profit=Decimal("150")
+    )
+    LivePositionFactory(account=trader_account, ticket=12, profit=Decimal("-50"))
+    _event(trader_account, kind="volume_mismatch", ticket=11, fingerprint="v11")
+    api_client.force_authenticate(trader)
+    body = api_client.get(_url(trader_account, "positions")).json()
+    assert body["totals"]["count"] == 2
+    assert body["totals"]["floating_profit"] == "100.00"
+    assert body["totals"]["floating_profit_percent_of_balance"] == "1.0000"
+    first, second = body["positions"]
+    assert (first["ticket"], first["match_method"], first["bot_trade"]["signal_id"]) == (11, "ticket", "s1")
+    assert [d["kind"] for d in first["divergences"]] == ["volume_mismatch"]
+    assert second["bot_trade"] is None
+    assert second["divergences"] == []
+
+
+def test_reconciliation_status_shows_the_last_sync_and_counts(api_client, trader, trader_account):
+    from django.utils import timezone
+
+    from reconciliation.models import AccountSync
+
+    now = timezone.now()
+    AccountSync.objects.create(
+        account=trader_account, started_at=now, finished_at=now, duration_ms=120, ok=True, matched=3, unmatched=1,
+        missing=2,
+    )  # fmt: skip
+    _event(trader_account, kind="sl_mismatch", fingerprint="sl1")
+    api_client.force_authenticate(trader)
+    body = api_client.get(_url(trader_account, "reconciliation")).json()
+    assert body["last_sync"]["ok"] is True
+    assert body["last_sync"]["duration_ms"] == 120
+    assert body["counts"] == {"matched": 3, "unmatched": 1, "missing": 2, "open_divergences": 1}
+    assert [e["kind"] for e in body["recent_events"]] == ["sl_mismatch"]

@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.api.serializers import StrictInputSerializer
 from risk.models import RiskConfigVersion, TradeSetupRiskLog
 
 
@@ -14,7 +15,7 @@ def _positive_price(value: Decimal) -> None:
         raise serializers.ValidationError("Must be a positive price.")
 
 
-class RiskConfigUpdateInputSerializer(serializers.Serializer):
+class RiskConfigUpdateInputSerializer(StrictInputSerializer):
     risk_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
     entry_splits = serializers.ListField(child=serializers.DecimalField(max_digits=5, decimal_places=2))
     margin_buffer_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
@@ -31,14 +32,14 @@ class RiskConfigValuesSerializer(serializers.Serializer):
 
 class RiskConfigOutputSerializer(RiskConfigValuesSerializer):
     version = serializers.IntegerField()
-    changed_by = serializers.CharField(source="changed_by.username", default=None)
+    changed_by = serializers.CharField(source="changed_by.username", default=None, allow_null=True)
     changed_at = serializers.DateTimeField()
     reason = serializers.CharField()
 
 
 class RiskConfigHistoryOutputSerializer(serializers.Serializer):
     version = serializers.IntegerField()
-    changed_by = serializers.CharField(source="changed_by.username", default=None)
+    changed_by = serializers.CharField(source="changed_by.username", default=None, allow_null=True)
     changed_at = serializers.DateTimeField()
     reason = serializers.CharField()
     old = serializers.SerializerMethodField()
@@ -56,9 +57,9 @@ class RiskConfigHistoryOutputSerializer(serializers.Serializer):
         return [name for name, value in obj.values.items() if old.get(name) != value]
 
 
-class TradeSetupSizeInputSerializer(serializers.Serializer):
+class TradeSetupSizeInputSerializer(StrictInputSerializer):
     symbol = serializers.CharField(max_length=64)
-    side = serializers.ChoiceField(choices=["buy", "sell"])
+    side = serializers.ChoiceField(choices=[("buy", "Buy"), ("sell", "Sell")])
     entries = serializers.ListField(
         child=serializers.DecimalField(max_digits=20, decimal_places=10, validators=[_positive_price]),
         min_length=1,

@@ -2,14 +2,16 @@
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
 from core.api.auth import authenticated_user
+from core.api.pagination import StrictLimitOffsetPagination
+from core.api.schema import PageParametersSerializer, paginated
 from risk.api.serializers import (
     RiskConfigHistoryOutputSerializer,
     RiskConfigOutputSerializer,
@@ -43,12 +45,25 @@ class RiskConfigDetailApi(APIView):
 
     permission_classes = [permissions.IsAuthenticated, OwnerWritesOnly]
 
+    @extend_schema(operation_id="risk_config", responses=RiskConfigOutputSerializer, tags=["risk"])
     def get(self, request: Request) -> Response:
         return Response(RiskConfigOutputSerializer(risk_config_current()).data)
 
+    @extend_schema(
+        operation_id="risk_config_replace",
+        request=RiskConfigUpdateInputSerializer,
+        responses=RiskConfigOutputSerializer,
+        tags=["risk"],
+    )
     def put(self, request: Request) -> Response:
         return self._update(request, partial=False)
 
+    @extend_schema(
+        operation_id="risk_config_update",
+        request=RiskConfigUpdateInputSerializer(partial=True),
+        responses=RiskConfigOutputSerializer,
+        tags=["risk"],
+    )
     def patch(self, request: Request) -> Response:
         return self._update(request, partial=True)
 
@@ -62,8 +77,7 @@ class RiskConfigDetailApi(APIView):
         return Response(RiskConfigOutputSerializer(config).data)
 
 
-class RiskConfigHistoryPagination(LimitOffsetPagination):
-    default_limit = 50
+class RiskConfigHistoryPagination(StrictLimitOffsetPagination):
     max_limit = 200
 
 
@@ -72,6 +86,12 @@ class RiskConfigHistoryListApi(APIView):
 
     permission_classes = [permissions.IsAuthenticated, OperatorsOnly]
 
+    @extend_schema(
+        operation_id="risk_config_history",
+        parameters=[PageParametersSerializer],
+        responses=paginated(RiskConfigHistoryOutputSerializer, "PaginatedRiskConfigHistoryList"),
+        tags=["risk"],
+    )
     def get(self, request: Request) -> Response:
         paginator = RiskConfigHistoryPagination()
         page = paginator.paginate_queryset(risk_config_history(), request, view=self)
@@ -82,6 +102,12 @@ class TradeSetupSizeApi(APIView):
     """Size a setup on an account: traders their own accounts, owners, support and the bot (risk.size_any_account)
     any. A rejection for the account's state is a 200 with approved=false; a wrong setup is a 400."""
 
+    @extend_schema(
+        operation_id="trade_setup_size",
+        request=TradeSetupSizeInputSerializer,
+        responses=TradeSetupSizeOutputSerializer,
+        tags=["risk"],
+    )
     def post(self, request: Request, account_id: int) -> Response:
         account = risk_sizing_account_get(user=authenticated_user(request), account_id=account_id)
         serializer = TradeSetupSizeInputSerializer(data=request.data)

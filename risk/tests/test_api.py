@@ -391,3 +391,25 @@ def test_a_sizing_request_needs_a_fixed_number_of_queries(
     # permissions (2), the trader's role, the account with its snapshot, the guard state, the log insert.
     with django_assert_max_num_queries(6):
         assert api_client.post(size_url(trader_account.pk), SPEC_SETUP, format="json").status_code == 200
+
+
+def test_patch_with_an_unknown_key_is_a_400_and_stores_nothing(api_client, owner):
+    api_client.force_authenticate(owner)
+    before = RiskConfigVersion.objects.count()
+    response = api_client.patch(CONFIG_URL, {"risk_pct": "2", "reason": "typo"}, format="json")
+    assert response.status_code == 400
+    assert "risk_pct" in response.json()["extra"]["fields"]
+    assert RiskConfigVersion.objects.count() == before
+
+
+def test_patch_with_the_values_in_force_is_a_400(api_client, owner):
+    api_client.force_authenticate(owner)
+    current = api_client.get(CONFIG_URL).json()
+    before = RiskConfigVersion.objects.count()
+    response = api_client.patch(
+        CONFIG_URL, {"risk_percent": current["risk_percent"], "reason": "same again"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "Nothing changed" in response.json()["message"]
+    assert api_client.patch(CONFIG_URL, {"reason": "nothing at all"}, format="json").status_code == 400
+    assert RiskConfigVersion.objects.count() == before
