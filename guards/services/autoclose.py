@@ -468,10 +468,12 @@ def close_intent_drive(
         if not acquired or intent.is_final:
             return intent
         intent = _drive_locked(intent, gateway=gateway)
-        if not intent.is_final:
+        now = guard_now()
+        if not intent.is_final and (intent.retry_at is None or intent.retry_at <= now):
             # Outcome unknown, position not readable or absence not proven yet: read again one sync later (also
-            # swept by the recovery, so a lost task costs at most its period).
-            retry_schedule(intent=intent, now=guard_now(), seconds=second_read_after().total_seconds())
+            # swept by the recovery, so a lost task costs at most its period). A read already scheduled for later
+            # is kept: one follow-up per open intent, however many drivers come by.
+            retry_schedule(intent=intent, now=now, seconds=second_read_after().total_seconds())
         return intent
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.test import override_settings
 
 from guards.models import AlertKind, CloseIntent, GuardAlert, GuardState, GuardStatus, IntentState, Level
-from guards.services import account_liquidate, close_intent_follow_up, position_close
+from guards.services import account_liquidate, close_intent_follow_up, close_intents_complete, position_close
 from integrations.mt5 import constants as mt5c
 
 pytestmark = pytest.mark.django_db
@@ -123,3 +123,19 @@ def test_the_liquidation_re_check_on_a_disconnected_terminal_waits(account, sim,
     state.refresh_from_db()
     assert state.status == GuardStatus.TRIPPED  # not halted on an empty, unconnected reading
     assert not CloseIntent.objects.exists()
+
+
+def test_an_open_intent_has_one_follow_up_however_many_drivers_come_by(
+    account, sim, gateway, clock, dispatched
+):
+    ticket = sim.sim_open_manual("EURUSD", "buy", "1.0")
+    with _disconnected(sim, gateway):
+        intent = _close(account, gateway, ticket)
+        for _ in range(3):  # the recovery, a duplicate task, ... before the scheduled read is due
+            clock.advance(2)
+            close_intents_complete(gateway_for=lambda account: gateway)
+        assert len(dispatched.retries) == 1
+        clock.advance(4)  # the scheduled read: still disconnected, the next one is queued
+        close_intent_follow_up(intent=intent, gateway=gateway)
+        assert len(dispatched.retries) == 2
+    assert CloseIntent.objects.get(pk=intent.pk).state == IntentState.PENDING

@@ -266,3 +266,32 @@ def test_the_recovery_lets_the_soft_time_limit_through(account, sim, gateway, cl
         pytest.raises(SoftTimeLimitExceeded),
     ):
         close_intents_complete(gateway_for=lambda account: gateway)
+
+
+def test_the_celery_dispatcher_queues_the_retry_after_commit_with_its_countdown(
+    django_capture_on_commit_callbacks,
+):
+    from guards.services.dispatch import CeleryDispatcher
+
+    with mock.patch("guards.tasks.close_intent_retry_task.apply_async") as apply_async:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            CeleryDispatcher().close_retry(account_id=7, intent_id=42, countdown=20)
+        apply_async.assert_not_called()
+        for callback in callbacks:
+            callback()
+    apply_async.assert_called_once_with(args=[42], countdown=20)
+
+
+def test_the_retry_task_makes_the_due_attempt(account, sim, gateway, clock, dispatched):
+    from guards import tasks
+
+    assert tasks.close_intent_retry_task.acks_late is True
+    assert tasks.close_intent_retry_task.reject_on_worker_lost is True
+    ticket, _state, _ = _liquidate_with_market_closed(account, sim, gateway)
+    first = CloseIntent.objects.get(ticket=ticket)
+    with mock.patch("guards.tasks._gateway_for", return_value=gateway):
+        assert tasks.close_intent_retry_task(first.pk) == "nothing due"
+        clock.advance(5)
+        sim.sim_set_market_open("EURUSD", True)
+        assert tasks.close_intent_retry_task(first.pk) == IntentState.CONFIRMED
+        assert tasks.close_intent_retry_task(10**9) == "gone"
