@@ -4,7 +4,7 @@ Telegram link code, and the deliveries they may see (operators: all; others: the
 from typing import Any
 
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from core.api.auth import authenticated_user
+from core.api.schema import paginated
 from notifications.api.serializers import (
     NotificationOutputSerializer,
     NotificationPreferencesOutputSerializer,
@@ -47,13 +48,22 @@ class NotificationPreferencesApi(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
+    @extend_schema(responses=NotificationPreferencesOutputSerializer)
     def get(self, request: Request) -> Response:
         user = authenticated_user(request)
         return Response(NotificationPreferencesOutputSerializer(preferences_data(user)).data)
 
+    @extend_schema(
+        request=NotificationPreferencesUpdateInputSerializer,
+        responses=NotificationPreferencesOutputSerializer,
+    )
     def put(self, request: Request) -> Response:
         return self._update(request)
 
+    @extend_schema(
+        request=NotificationPreferencesUpdateInputSerializer,
+        responses=NotificationPreferencesOutputSerializer,
+    )
     def patch(self, request: Request) -> Response:
         return self._update(request)
 
@@ -92,6 +102,14 @@ class NotificationListApi(APIView):
         default_limit = 50
         max_limit = 200
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("state", str, description="Only deliveries in this state."),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
+        responses=paginated(NotificationOutputSerializer, "PaginatedNotificationList"),
+    )
     def get(self, request: Request) -> Response:
         qs = notification_list_for_user(user=authenticated_user(request))
         state = request.query_params.get("state")
