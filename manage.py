@@ -2,7 +2,6 @@
 import os
 import sys
 
-
 # Pure case commands need no server, database or secret (config/settings/casefiles.py).
 CASE_COMMANDS = {"reconcile_case", "size_case", "rules_case"}
 

@@ -7,4 +7,4 @@ import os
 os.environ.setdefault("DJANGO_DEBUG", "true")  # development defaults for secrets nobody uses here
 os.environ.setdefault("DATABASE_URL", "sqlite://:memory:")
 
-from config.settings.base import *  # noqa: E402, F403
+from config.settings.base import *  # noqa: F403
