@@ -11,6 +11,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.database import configure_connections
 from config.env import env
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -69,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A view outside DRF that meets a refused/lost database connection answers 503 + Retry-After (core/errors.py).
+    "core.errors.DatabaseUnavailableMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -104,7 +107,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker, beat and the demo write concurrently in `make run`: wait for the lock instead of failing, and
     # take it when a transaction starts so two writers never deadlock upgrading read locks.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
+# Workers: a persistent connection per thread; the web process (ASGI): a bounded pool (config/database.py).
+DATABASES["default"] = configure_connections(
+    DATABASES["default"], conn_max_age=env.int("DJANGO_CONN_MAX_AGE", default=60)
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
