@@ -190,6 +190,8 @@ CHANNEL_LAYERS = {
 }
 # Live pages: how often an open socket re-checks that its user may still see what it receives.
 LIVE_ACCESS_RECHECK_SECONDS = env.float("LIVE_ACCESS_RECHECK_SECONDS", default=30.0)
+# The overview's fleet summary is pushed at most once per this many seconds per socket (dashboard/consumers.py).
+LIVE_SUMMARY_SECONDS = env.float("LIVE_SUMMARY_SECONDS", default=1.0)
 
 # Celery: late acknowledgement + re-queue on worker loss, so a killed worker's task runs again; the services
 # it calls are idempotent (per-account locks, unique event keys, close intents).
