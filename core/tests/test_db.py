@@ -23,7 +23,9 @@ def test_every_batched_write_runs_in_one_statement_and_the_commit_is_asynchronou
         writes = WriteBatch()
         first.label, second.label = "one", "two"
         writes.update(first, ["label"])
-        writes.update(second, ["label"])  # (never two writes of one row in a batch: one of them would be lost)
+        writes.update(
+            second, ["label"]
+        )  # (never two writes of one row in a batch: one of them would be lost)
         writes.update_queryset(TradingAccount.objects.filter(pk=third.pk), broker_company="Broker Three")
         writes.flush()
         assert _synchronous_commit() == "off"  # this transaction only
@@ -54,14 +56,22 @@ def test_a_failing_savepoint_drops_the_writes_batched_inside_it():
         writes = WriteBatch()
         account.label = "kept"
         writes.update(account, ["label"])
-        with pytest.raises(RuntimeError), writes.savepoint():
-            account.broker_company = "lost"
-            writes.update(account, ["broker_company"])
-            raise RuntimeError("the block failed")
+        account.broker_company = "lost"
+
+        def failing_block():
+            with writes.savepoint():
+                writes.update(account, ["broker_company"])
+                raise RuntimeError("the block failed")
+
+        with pytest.raises(RuntimeError):
+            failing_block()
         assert len(writes) == 1
         writes.flush()
     stored = TradingAccount.objects.get(pk=account.pk)
-    assert (stored.label, stored.broker_company) == ("kept", TradingAccountFactory._meta.model().broker_company)
+    assert (stored.label, stored.broker_company) == (
+        "kept",
+        TradingAccountFactory._meta.model().broker_company,
+    )
 
 
 def test_a_batch_is_flushed_inside_a_transaction_only():

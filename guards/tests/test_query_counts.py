@@ -75,10 +75,13 @@ def test_guards_add_at_most_two_statements_to_an_account_sync(account, sim, gate
     assert result.guards_error == ""
     statements = [s for s in captured if not s.startswith(TRANSACTION_CONTROL)]
     assert len(statements) == 1, statements
-    assert statements[0].startswith("SELECT") and "FOR UPDATE" in statements[0]
+    assert statements[0].startswith("SELECT")
+    assert "FOR UPDATE" in statements[0]
     every = [q["sql"] for q in whole]
-    assert every.count("BEGIN") == 1 and every.count("COMMIT") == 1, every
+    assert every.count("BEGIN") == 1, every
+    assert every.count("COMMIT") == 1, every
     last = every[every.index("COMMIT") - 1]
-    assert last.startswith("WITH ") and 'UPDATE "guards_guardstate"' in last, last
+    assert last.startswith("WITH "), last
+    assert 'UPDATE "guards_guardstate"' in last, last
     assert "synchronous_commit" in last  # a routine sync: no level change, no alert
     assert LivePosition.objects.filter(account=account).count() == 2

@@ -129,7 +129,9 @@ def test_a_routine_sync_commits_asynchronously_and_a_level_change_synchronously(
         assert account_sync(account=account, gateway=gateway, now=start + timedelta(seconds=10)).ok
     assert _commit_mode(routine) == "off"
 
-    gateway.balance = Decimal("9000.00")  # 10 % below the peak: the drawdown guard changes level, an alert opens
+    gateway.balance = Decimal(
+        "9000.00"
+    )  # 10 % below the peak: the drawdown guard changes level, an alert opens
     alerts = GuardAlert.objects.filter(account=account).count()
     for seconds in (20, 30, 40):
         with CaptureQueriesContext(connection) as moved:
