@@ -9,7 +9,9 @@ asyncio HTTP/1.1 keep-alive client:
    no cache, no DRF), each for --seconds at --connections, alternated --rounds times; the ratio is cached / bare
    (goal ≥ 0.8);
 2. latency: the cached read at 100 concurrent connections for --seconds: p50 / p95 / p99 and errors (goal p99 ≤
-   50 ms, 0 errors).
+   50 ms, 0 errors), first closed loop (each connection sends its next request as soon as the answer is in: the
+   server saturated, so latency = 100 / throughput), then open loop at each --rates total (100 clients each
+   polling every 100/rate seconds: the latency a client sees at that load).
 
 The client runs on the same machine (one process); its CPU counts against the server's. Uses the test settings'
 Redis (TEST_REDIS_URL, db 15 by default) for the cache.
@@ -89,18 +91,33 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reque
 ERROR_STATUSES: dict[str, int] = {}
 
 
-async def _load(port: int, request: bytes, *, connections: int, seconds: float) -> tuple[list[float], int]:
-    """`connections` keep-alive connections, each sending requests back to back for `seconds`."""
+async def _load(
+    port: int, request: bytes, *, connections: int, seconds: float, rate: float | None = None
+) -> tuple[list[float], int]:
+    """`connections` keep-alive connections, each sending requests back to back for `seconds` (closed loop), or,
+    with `rate`, together `rate` requests per second on a fixed schedule (open loop: each connection sends every
+    connections/rate seconds; a request sent late because the previous one had not come back is timed from when
+    it was due, so a slow server is not flattered)."""
     latencies: list[float] = []
     errors = 0
-    deadline = time.perf_counter() + seconds
+    begin = time.perf_counter()
+    deadline = begin + seconds
+    period = connections / rate if rate else 0.0
 
-    async def worker() -> None:
+    async def worker(index: int) -> None:
         nonlocal errors
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        due = begin + (index * period / connections if period else 0.0)
         try:
             while time.perf_counter() < deadline:
-                start = time.perf_counter()
+                if period:
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                    if due >= deadline:
+                        break
+                    start = due
+                    due += period
+                else:
+                    start = time.perf_counter()
                 try:
                     status = await _get(reader, writer, request)
                 except (OSError, asyncio.IncompleteReadError):
@@ -116,7 +133,7 @@ async def _load(port: int, request: bytes, *, connections: int, seconds: float) 
         finally:
             writer.close()
 
-    await asyncio.gather(*(worker() for _ in range(connections)))
+    await asyncio.gather(*(worker(i) for i in range(connections)))
     return latencies, errors
 
 
@@ -146,6 +163,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=10, help="for the throughput comparison")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--rates", type=float, nargs="*", default=[50.0, 100.0],
+        help="total req/s of the open-loop runs at 100 connections (one run per rate)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     setup_test_environment()
@@ -188,6 +209,12 @@ def main() -> None:
                     print(f"{name}: {errors} errors {ERROR_STATUSES}", file=sys.stderr)
                 rates[name].append(len(latencies) / args.seconds)
         latencies, errors = asyncio.run(_load(port, cached, connections=100, seconds=args.seconds))
+        paced: list[tuple[float, list[float], int]] = []
+        for rate in args.rates:
+            paced_latencies, paced_errors = asyncio.run(
+                _load(port, cached, connections=100, seconds=args.seconds, rate=rate)
+            )
+            paced.append((rate, paced_latencies, paced_errors))
     finally:
         if server is not None:
             server.terminate()
@@ -208,6 +235,15 @@ def main() -> None:
         f"{len(latencies):<12}{len(latencies) / args.seconds:>8.0f}{_ms(latencies, 0.50):>9.1f}"
         f"{_ms(latencies, 0.95):>9.1f}{_ms(latencies, 0.99):>9.1f}{errors:>8}"
     )
+    print()
+    print(f"cached read, 100 connections at a fixed total rate (open loop) x {args.seconds:.0f} s")
+    print(f"{'req/s asked':<12}{'served':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for rate, paced_latencies, paced_errors in paced:
+        print(
+            f"{rate:<12.0f}{len(paced_latencies) / args.seconds:>8.0f}{_ms(paced_latencies, 0.50):>9.1f}"
+            f"{_ms(paced_latencies, 0.95):>9.1f}{_ms(paced_latencies, 0.99):>9.1f}{paced_errors:>8}"
+        )
+    print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
     if ERROR_STATUSES:
         print(f"errors by status: {ERROR_STATUSES}")
 

@@ -147,6 +147,7 @@ async def _clients(
     import websockets
 
     arrivals: dict[tuple[int, int], float] = {}
+    summaries = [0]
     sockets = []
     for index in range(count):
         ws = await websockets.connect(
@@ -158,6 +159,9 @@ async def _clients(
 
     async def listen(index: int, ws) -> None:  # type: ignore[no-untyped-def]
         async for message in ws:
+            if 'id="fleet-summary"' in message:
+                summaries[0] += 1
+                continue
             for account_id in account_ids:
                 if f'id="overview-account-{account_id}"' in message:
                     arrivals.setdefault((index, account_id), time.perf_counter())
@@ -182,7 +186,11 @@ async def _clients(
         task.cancel()
     for ws in sockets:
         await ws.close()
+    SUMMARY_FRAMES.append(summaries[0])
     return latencies
+
+
+SUMMARY_FRAMES: list[int] = []
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -195,7 +203,13 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--pushes", type=int, default=20)
+    parser.add_argument(
+        "--summary-seconds", type=float, default=None,
+        help="LIVE_SUMMARY_SECONDS of the server (the fleet summary's push period; large = no summary pushes)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.summary_seconds is not None:
+        settings.LIVE_SUMMARY_SECONDS = args.summary_seconds
 
     from channels.testing.live import make_application
     from daphne.testing import DaphneProcess
@@ -246,6 +260,12 @@ def main() -> None:
                 f"{'commit -> pushed row at each client (ms)':<44} {statistics.median(ms):>9.1f} "
                 f"{_pct(ms, 0.95):>9.1f} {max(ms):>9.1f}   ({len(ms)} deliveries)"
             )
+        frames = SUMMARY_FRAMES[0] if SUMMARY_FRAMES else 0
+        print(
+            f"fleet summary frames: {frames} ({frames / max(args.clients, 1):.1f} per client; "
+            f"LIVE_SUMMARY_SECONDS={settings.LIVE_SUMMARY_SECONDS})"
+        )
+        print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
     finally:
         if server is not None:
             server.terminate()

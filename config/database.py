@@ -45,6 +45,9 @@ def configure_connections(database: dict[str, Any], *, conn_max_age: int) -> dic
     a pool replaces persistent connections, which Django refuses to combine with it), persistent otherwise."""
     if database["ENGINE"] == POSTGRESQL_ENGINE and env.bool("DJANGO_DB_POOL", default=False):
         database["CONN_MAX_AGE"] = 0
+        # the pool checks a connection before handing it out, so one broken by a database restart is replaced
+        # instead of failing a request (a request that uses no query takes no connection, and pays nothing)
+        database["CONN_HEALTH_CHECKS"] = True
         database["OPTIONS"] = {**database.get("OPTIONS", {}), "pool": pool_options()}
     else:
         database["CONN_MAX_AGE"] = conn_max_age

@@ -106,6 +106,7 @@ def test_the_pool_is_bounded_and_replaces_persistent_connections(monkeypatch):
     configured = database.configure_connections(dict(POSTGRES), conn_max_age=60)
 
     assert configured["CONN_MAX_AGE"] == 0  # Django refuses a pool with persistent connections
+    assert configured["CONN_HEALTH_CHECKS"] is True  # a connection broken by a database restart is replaced
     assert configured["OPTIONS"]["sslmode"] == "prefer"
     pool = configured["OPTIONS"]["pool"]
     assert (pool["min_size"], pool["max_size"], pool["timeout"]) == (2, 7, 2.5)

@@ -25,6 +25,7 @@ def _server_setup(set_database_connection, django_db_blocker, *, pool: dict, por
     django_db_blocker.unblock()
     database = settings.DATABASES["default"]
     database["CONN_MAX_AGE"] = 0
+    database["CONN_HEALTH_CHECKS"] = True
     database["OPTIONS"] = {**database.get("OPTIONS", {}), "application_name": APPLICATION_NAME, "pool": pool}
     if port is not None:
         database["PORT"] = str(port)  # nothing listens there: every connection is refused
@@ -132,3 +133,24 @@ def test_a_database_that_refuses_connections_is_a_503_not_a_500(served, owner):
     assert page.status_code == 503
     assert page.headers["Retry-After"] == "5"
     assert "Temporarily unavailable" in page.text
+
+
+def test_pooled_connections_broken_by_a_database_restart_are_replaced(served, owner):
+    """The pool checks a connection before handing it out (config/database.py): after PostgreSQL dropped every
+    connection of the web process, the next requests are answered, not failed."""
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    base = served(pool={"min_size": POOL_MAX, "max_size": POOL_MAX, "timeout": 10})
+    headers = {"Authorization": f"Bearer {RefreshToken.for_user(owner).access_token}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+        assert http.get("/api/v1/accounts/").status_code == 200
+        with connections["default"].cursor() as cursor:  # what a restart does to the server's connections
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+                [APPLICATION_NAME],
+            )
+            assert cursor.fetchone()[0] >= 1
+
+        assert [http.get("/api/v1/accounts/").status_code for _ in range(2 * POOL_MAX)] == [200] * (
+            2 * POOL_MAX
+        )
