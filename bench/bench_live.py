@@ -193,6 +193,23 @@ async def _clients(
 SUMMARY_FRAMES: list[int] = []
 
 
+def _profile_server(path: str) -> None:
+    """In the forked server: profile its main thread (the event loop: websocket frames, the channel layer, the
+    consumers) until it is terminated, then write the stats to `path` (`python -m pstats path`)."""
+    import cProfile
+    import signal
+
+    profiler = cProfile.Profile()
+
+    def stop(signum: int, frame: object) -> None:
+        profiler.disable()
+        profiler.dump_stats(path)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    profiler.enable()
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -207,7 +224,13 @@ def main() -> None:
         "--summary-seconds", type=float, default=None,
         help="LIVE_SUMMARY_SECONDS of the server (the fleet summary's push period; large = no summary pushes)",
     )  # fmt: skip
+    parser.add_argument("--profile", default=None, help="write a cProfile of the server's main thread here")
+    parser.add_argument(
+        "--layer", default=None, help="channel layer backend for the server (default: the settings')"
+    )
     args = parser.parse_args()
+    if args.layer:
+        settings.CHANNEL_LAYERS["default"]["BACKEND"] = args.layer
     if args.summary_seconds is not None:
         settings.LIVE_SUMMARY_SECONDS = args.summary_seconds
 
@@ -230,7 +253,11 @@ def main() -> None:
         render_ms, queries = _overview_render(client)
 
         connections.close_all()
-        server = DaphneProcess("127.0.0.1", partial(make_application, static_wrapper=ASGIStaticFilesHandler))
+        server = DaphneProcess(
+            "127.0.0.1",
+            partial(make_application, static_wrapper=ASGIStaticFilesHandler),
+            setup=partial(_profile_server, args.profile) if args.profile else None,
+        )
         server.daemon = True
         server.start()
         if not server.ready.wait(timeout=30):
@@ -265,6 +292,7 @@ def main() -> None:
             f"fleet summary frames: {frames} ({frames / max(args.clients, 1):.1f} per client; "
             f"LIVE_SUMMARY_SECONDS={settings.LIVE_SUMMARY_SECONDS})"
         )
+        print(f"channel layer: {settings.CHANNEL_LAYERS['default']['BACKEND']}")
         print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
     finally:
         if server is not None:
