@@ -3,6 +3,7 @@ would not make up (it resynchronises after its socket reconnects), and the web s
 
 import asyncio
 import re
+import signal
 import time
 
 import httpx
@@ -117,3 +118,105 @@ def test_redis_restarted_pushes_to_an_open_page_resume_and_nothing_is_dropped_af
     for name in ("web", "worker", "beat"):
         assert stack.alive(name), f"{name} died:\n{stack.log(name)[-3000:]}"
     report("redis_restart_live_updates", reconnects=page.opens - 1, dropped_after_return=0, **figures)
+
+
+SOCKETS = 500
+
+
+class Fleet:
+    """Many open pages: sockets that reconnect with the htmx ws extension's full-jitter back-off
+    (a random delay up to 2^min(n, 6) s after the n-th failure)."""
+
+    def __init__(self, url: str, cookie: str, origin: str, count: int) -> None:
+        self.url, self.cookie, self.origin = url, cookie, origin
+        self.count = count
+        self.connected: set[int] = set()
+        self.opens = [0] * count
+        self.last_message = [0.0] * count
+        self.stop = False
+
+    async def socket(self, index: int) -> None:
+        import random
+
+        failures = 0
+        while not self.stop:
+            try:
+                async with websockets.connect(
+                    self.url,
+                    additional_headers={"Cookie": self.cookie, "Origin": self.origin},
+                    open_timeout=30,
+                    ping_interval=None,
+                ) as ws:
+                    self.opens[index] += 1
+                    self.connected.add(index)
+                    failures = 0
+                    while not self.stop:
+                        try:
+                            await asyncio.wait_for(ws.recv(), timeout=1.0)
+                        except TimeoutError:
+                            continue
+                        self.last_message[index] = time.monotonic()
+            except (OSError, TimeoutError, websockets.WebSocketException):
+                self.connected.discard(index)  # refused or dropped: back off, then reconnect
+            self.connected.discard(index)
+            if self.stop:
+                return
+            failures += 1
+            await asyncio.sleep(random.random() * 2 ** min(failures, 6))
+
+
+@pytest.mark.chaos
+def test_web_server_restarted_under_500_open_pages_all_reconnect_and_it_stays_responsive(
+    stack: Stack,
+) -> None:
+    stack.start("web")
+    wait_for(lambda: _every_account_synced_after(stack, 0), timeout=60, what="a first sync of every account")
+    cookie = _session_cookie(stack, "support", "support-dev-password")
+    origin = f"http://127.0.0.1:{stack.web_port}"
+    fleet = Fleet(f"ws://127.0.0.1:{stack.web_port}/ws/pages/?view=overview", cookie, origin, SOCKETS)
+
+    async def responsive(client: httpx.AsyncClient) -> float:
+        started = time.monotonic()
+        answer = await client.get("/login/")
+        assert answer.status_code == 200
+        return time.monotonic() - started
+
+    async def scenario() -> dict[str, float]:
+        tasks = [asyncio.create_task(fleet.socket(i)) for i in range(SOCKETS)]
+        deadline = time.monotonic() + 120
+        while len(fleet.connected) < SOCKETS and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        assert len(fleet.connected) == SOCKETS, f"only {len(fleet.connected)} of {SOCKETS} sockets opened"
+
+        await asyncio.to_thread(stack.kill, "web", signal.SIGTERM)
+        await asyncio.to_thread(stack.start, "web")
+        restarted = time.monotonic()
+        latencies = []
+        async with httpx.AsyncClient(base_url=origin, timeout=30) as client:
+            deadline = restarted + 120
+            while len(fleet.connected) < SOCKETS and time.monotonic() < deadline:
+                latencies.append(await responsive(client))  # the server answers pages during the storm
+                await asyncio.sleep(1)
+            all_back = time.monotonic() - restarted
+            assert len(fleet.connected) == SOCKETS, (
+                f"only {len(fleet.connected)} of {SOCKETS} sockets came back"
+            )
+            heard_from = time.monotonic()
+            deadline = heard_from + ONE_CYCLE
+            while time.monotonic() < deadline and min(fleet.last_message) < heard_from:
+                await asyncio.sleep(0.5)
+            assert min(fleet.last_message) >= heard_from, "some reconnected pages receive no pushes"
+            latencies.append(await responsive(client))
+        fleet.stop = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return {
+            "all_reconnected_seconds": round(all_back, 1),
+            "page_latency_max_seconds": round(max(latencies), 2),
+            "pushes_resumed_seconds": round(time.monotonic() - restarted, 1),
+        }
+
+    figures = asyncio.run(scenario())
+    assert all(opens >= 2 for opens in fleet.opens)  # every page reconnected (once, or more after a refusal)
+    for name in ("web", "worker", "beat"):
+        assert stack.alive(name), f"{name} died:\n{stack.log(name)[-3000:]}"
+    report("web_restart_500_websockets", sockets=SOCKETS, **figures)
