@@ -95,21 +95,21 @@ def account_read_cached(
         _cache_failed(exc)
         return build(load_account())
     version = found.get(version_key, 0)
-    entry = found.get(value_key)
-    entry_current = entry is not None and entry[0] == version
-    if entry_current and found.get(access_key) == epoch:
+    entry: tuple[Any, T] | None = found.get(value_key)
+    current = entry if entry is not None and entry[0] == version else None
+    if current is not None and found.get(access_key) == epoch:
         _cache_ok()
-        return entry[1]  # type: ignore[no-any-return]
+        return current[1]
     account = load_account()  # raises for a user who may not see it: nothing is cached then
-    value = entry[1] if entry_current else build(account)
+    value = current[1] if current is not None else build(account)
     try:
         cache.set(access_key, epoch, timeout=ACCESS_SECONDS)
-        if not entry_current:
+        if current is None:
             cache.set(value_key, (version, value), timeout=READ_CACHE_SECONDS)
         _cache_ok()
     except (RedisError, OSError) as exc:
         _cache_failed(exc)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def principal_cached(*, user_id: Any, load: Callable[[], U], fields: list[str]) -> U:

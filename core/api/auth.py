@@ -1,11 +1,10 @@
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.models import TokenUser
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
 
@@ -33,11 +32,11 @@ class CachedJWTAuthentication(JWTAuthentication):
     while the access epoch is unchanged (core/readcache.py): no query per API request for the user. A user saved
     or moved between groups raises the epoch (accounts/signals.py), so a deactivated user is refused at once."""
 
-    def get_user(self, validated_token: Token) -> "User | TokenUser":
+    def get_user(self, validated_token: Token) -> Any:
         user_id = validated_token.get(api_settings.USER_ID_CLAIM)
         if user_id is None:
             return super().get_user(validated_token)  # its own error for a token without the claim
-        return principal_cached(  # type: ignore[return-value]
+        return principal_cached(
             user_id=user_id,
             load=lambda: super(CachedJWTAuthentication, self).get_user(validated_token),
             fields=_principal_fields(),

@@ -47,6 +47,10 @@ def sliding_window_wait(*, limit: int, duration: float, elapsed: float, previous
 
 
 class _SlidingWindow(throttling.SimpleRateThrottle):
+    num_requests: int
+    duration: int
+    _wait: float
+
     def allow_request(self, request: Any, view: Any) -> bool:
         if self.rate is None:
             return True
@@ -58,7 +62,7 @@ class _SlidingWindow(throttling.SimpleRateThrottle):
         window = int(now // duration)
         current_key = self.cache.make_and_validate_key(f"{self.key}:{window}")
         previous_key = self.cache.make_and_validate_key(f"{self.key}:{window - 1}")
-        client = self.cache._cache.get_client(current_key, write=True)
+        client = self.cache._cache.get_client(current_key, write=True)  # type: ignore[attr-defined]
         pipe = client.pipeline(transaction=False)
         pipe.incr(current_key)
         pipe.expire(current_key, int(duration * 2) + 1)
@@ -80,7 +84,7 @@ class _SlidingWindow(throttling.SimpleRateThrottle):
         return False
 
     def wait(self) -> float:
-        return max(1.0, math.ceil(getattr(self, "_wait", self.duration)))
+        return float(max(1, math.ceil(getattr(self, "_wait", self.duration))))
 
 
 class UserRateThrottle(_FailOpen, throttling.UserRateThrottle, _SlidingWindow):
