@@ -123,10 +123,8 @@ class WriteBatch:
         """The one statement: every write a `WITH` part, the commit mode the main part."""
         parts = [f"w{index} AS ({sql})" for index, (sql, _params) in enumerate(self._statements)]
         params = [value for _sql, values in self._statements for value in values]
-        mode = "SELECT set_config('synchronous_commit', %s, true)"
-        params.append("on" if self.durable else "off")
-        if self.durable:  # the server's own setting: nothing to change
-            mode = "SELECT %s"
+        # durable: the server's own setting, nothing to change
+        mode = "SELECT 1" if self.durable else "SELECT set_config('synchronous_commit', 'off', true)"
         return (f"WITH {', '.join(parts)} {mode}" if parts else mode), params
 
     def flush(self) -> None:
