@@ -390,7 +390,7 @@ _UPSERT_UPDATES = ", ".join(
 )
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # per row count; bounded: a process sees accounts of every size
 def _upsert_sql(count: int) -> str:
     columns = ", ".join(f.column for f in _UPSERT_FIELDS)
     row = "(" + ", ".join(["%s"] * len(_UPSERT_FIELDS)) + ")"
