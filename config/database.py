@@ -10,8 +10,8 @@ uses a bounded connection pool (psycopg 3's, through Django's `OPTIONS["pool"]`)
 connections whatever the number of requests; a request waits for a free connection up to DJANGO_DB_POOL_TIMEOUT
 seconds and is then answered 503 with Retry-After (core/errors.py), never 500.
 
-`config/asgi.py` turns the pool on (DJANGO_DB_POOL defaults to true there, false elsewhere); set
-DJANGO_DB_POOL=false when PgBouncer (transaction mode) pools in front of PostgreSQL instead.
+`config/asgi.py` turns the pool on (DJANGO_DB_POOL defaults to true there, false elsewhere). Keep it on behind
+PgBouncer too: it bounds the web process's client connections, PgBouncer the server connections.
 """
 
 from typing import Any
