@@ -1,0 +1,43 @@
+"""Reads: rule sets, their history, an account's assignment (scoped to the user)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.models import TradingAccount, User
+from accounts.selectors import trading_account_get_for_user
+from core.exceptions import NotFoundError
+from rules.models import AccountRuleSet, AccountRuleSetChange, RuleSet, RuleSetChange
+
+
+def rule_set_list() -> QuerySet[RuleSet]:
+    return RuleSet.objects.order_by("name")
+
+
+def rule_set_get(*, rule_set_id: int) -> RuleSet:
+    row = RuleSet.objects.filter(pk=rule_set_id).first()
+    if row is None:
+        raise NotFoundError("No such rule set.")
+    return row
+
+
+def rule_set_history(*, rule_set: RuleSet) -> QuerySet[RuleSetChange]:
+    return rule_set.changes.select_related("changed_by").order_by("-revision")
+
+
+def account_rule_set_get(*, account: TradingAccount) -> AccountRuleSet | None:
+    return AccountRuleSet.objects.select_related("rule_set", "assigned_by").filter(account=account).first()
+
+
+def account_rule_set_for_user(*, user: User, account_id: int) -> tuple[TradingAccount, AccountRuleSet | None]:
+    """The account (another trader's is a 404) and its assignment, if any."""
+    account = trading_account_get_for_user(user=user, account_id=account_id)
+    return account, account_rule_set_get(account=account)
+
+
+def account_rule_set_history(*, account: TradingAccount) -> QuerySet[AccountRuleSetChange]:
+    return (
+        AccountRuleSetChange.objects.filter(account=account)
+        .select_related("changed_by")
+        .order_by("-revision")
+    )
