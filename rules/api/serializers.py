@@ -48,6 +48,8 @@ class RuleSetCreateInputSerializer(RuleSetTermsInputSerializer):
 
 
 class RuleSetOutputSerializer(serializers.ModelSerializer):
+    preset = serializers.CharField(help_text="The preset it started from; empty for a custom rule set.")
+
     class Meta:
         model = RuleSet
         fields = (
