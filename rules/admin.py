@@ -11,7 +11,14 @@ from django.utils.html import format_html, format_html_join
 from accounts.models import User
 from core.admin import ReadOnlyAdmin
 from rules.forms import AccountRuleSetForm, RuleSetForm
-from rules.models import TERM_FIELDS, AccountRuleSet, AccountRuleSetChange, RuleSet, RuleSetChange
+from rules.models import (
+    TERM_FIELDS,
+    AccountRuleSet,
+    AccountRuleSetChange,
+    AccountRulesState,
+    RuleSet,
+    RuleSetChange,
+)
 from rules.presets import PRESETS
 from rules.services import account_rule_set_assign, rule_set_create, rule_set_update
 
@@ -222,3 +229,26 @@ class AccountRuleSetChangeAdmin(ReadOnlyAdmin):
     @admin.display(description="Old → new")
     def changed(self, obj: AccountRuleSetChange) -> str:
         return _diff(obj.old, obj.new)
+
+
+@admin.register(AccountRulesState)
+class AccountRulesStateAdmin(ReadOnlyAdmin):
+    """The live evaluation per account (written by the guard pipeline). Close-only is lifted through the API
+    (`POST /api/v1/rules/accounts/<id>/close-only/lift/`, a reason required)."""
+
+    list_display = (
+        "account",
+        "status",
+        "level",
+        "permitted_loss_today",
+        "permitted_loss_total",
+        "daily_used_percent",
+        "total_used_percent",
+        "trading_days",
+        "close_only",
+        "evaluated_at",
+    )
+    list_filter = ("status", "level", "close_only")
+    list_select_related = ("account",)
+    search_fields = ("account__login",)
+    exclude = ("state", "book")

@@ -300,3 +300,69 @@ class AccountRuleSetChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} r{self.revision}: {self.new.get('rule_set_name', '')}"
+
+
+class RulesStatus(models.TextChoices):
+    ACTIVE = evaluation.STATUS_ACTIVE, "Active"
+    PASSED = evaluation.STATUS_PASSED, "Objectives met"
+    BREACHED = evaluation.STATUS_BREACHED, "Breached"
+
+
+class RulesLevel(models.TextChoices):
+    NORMAL = evaluation.LEVEL_NORMAL, "Normal"
+    WARNING = evaluation.LEVEL_WARNING, "Warning"
+    BREACHED = evaluation.LEVEL_BREACHED, "Breached"
+
+
+class AccountRulesState(models.Model):
+    """The live evaluation of an account's rule set (one row per account, written by `rules.services.live` on every
+    fresh snapshot, read with the guard state in the same query). `state` is `rules.tracking.state_to_json`, `book`
+    the open trades and the deal tickets applied; the headroom columns are copies for the pages and SQL sorting."""
+
+    account = models.OneToOneField(
+        "accounts.TradingAccount", on_delete=models.CASCADE, primary_key=True, related_name="rules_state"
+    )
+    assignment_revision = models.PositiveIntegerField(
+        help_text="The assignment revision this state was built for."
+    )
+    rule_set_revision = models.PositiveIntegerField()
+    state = models.JSONField()
+    book = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=8, choices=RulesStatus.choices, default=RulesStatus.ACTIVE, db_index=True
+    )
+    level = models.CharField(max_length=8, choices=RulesLevel.choices, default=RulesLevel.NORMAL)
+    breach = models.JSONField(null=True, blank=True)
+    daily_limit = models.DecimalField(**_MONEY, null=True, blank=True)
+    permitted_loss_today = models.DecimalField(**_MONEY, null=True, blank=True)
+    max_loss_limit = models.DecimalField(**_MONEY, null=True, blank=True)
+    permitted_loss_total = models.DecimalField(**_MONEY, null=True, blank=True)
+    headroom = models.DecimalField(
+        **_MONEY,
+        null=True,
+        blank=True,
+        help_text="min(permitted loss today, permitted total loss): what sizing caps at.",
+    )
+    daily_used_percent = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
+    total_used_percent = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
+    next_reset = models.DateTimeField(null=True, blank=True)
+    trading_days = models.PositiveIntegerField(default=0)
+    best_day_share = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
+    profit_target_met = models.BooleanField(null=True, blank=True)
+    objectives_met_at = models.DateTimeField(null=True, blank=True)
+    close_only = models.BooleanField(default=False, help_text="Sizing refuses new setups (close_only).")
+    close_only_since = models.DateTimeField(null=True, blank=True)
+    close_only_lifted_at = models.DateTimeField(null=True, blank=True)
+    close_only_lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    close_only_lift_reason = models.TextField(blank=True)
+    last_snapshot_id = models.BigIntegerField(null=True, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "account rules state"
+        permissions = [("lift_close_only", "Can lift an account's close-only state (with a reason)")]
+
+    def __str__(self) -> str:
+        return f"Rules state of {self.account_id}: {self.status}/{self.level}"

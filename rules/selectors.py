@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from accounts.models import TradingAccount, User
 from accounts.selectors import trading_account_get_for_user
 from core.exceptions import NotFoundError
-from rules.models import AccountRuleSet, AccountRuleSetChange, RuleSet, RuleSetChange
+from rules.models import (
+    AccountRuleSet,
+    AccountRuleSetChange,
+    AccountRulesState,
+    RuleSet,
+    RuleSetChange,
+    RuleSetKind,
+)
 
 
 def rule_set_list() -> QuerySet[RuleSet]:
@@ -40,4 +47,18 @@ def account_rule_set_history(*, account: TradingAccount) -> QuerySet[AccountRule
         AccountRuleSetChange.objects.filter(account=account)
         .select_related("changed_by")
         .order_by("-revision")
+    )
+
+
+def account_rules_state_current(*, account_id: int) -> AccountRulesState | None:
+    """The live rules state of an account, only while it belongs to the account's current assignment of a rule set
+    with limits (a state left from an earlier assignment, or under `classic`, is none). One query."""
+    return (
+        AccountRulesState.objects.filter(
+            account_id=account_id,
+            account__rule_set_assignment__rule_set__kind=RuleSetKind.LIMITS,
+            assignment_revision=F("account__rule_set_assignment__revision"),
+        )
+        .select_related("account__rule_set_assignment__rule_set")
+        .first()
     )

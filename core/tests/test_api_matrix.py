@@ -68,6 +68,7 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("rules-api:account-rule-set", "get"): ACCOUNT_READ,
     ("rules-api:account-rule-set", "put"): OWNER_WRITES,
     ("rules-api:account-rule-set-history", "get"): OPERATORS,
+    ("rules-api:close-only-lift", "post"): (401, 403, 403, 400, 400, 403),
     # The EA's endpoints authenticate a signed request, never a user: without a signature nobody gets in.
     ("ea-api:push", "post"): (401,) * 6,
     ("ea-api:commands", "get"): (401,) * 6,

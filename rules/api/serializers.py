@@ -155,3 +155,15 @@ class AccountRuleSetOutputSerializer(serializers.Serializer):
             "assigned_by": row.assigned_by.username if row.assigned_by else None,
             "assigned_at": row.assigned_at,
         }
+
+
+class CloseOnlyLiftInputSerializer(StrictInputSerializer):
+    reason = serializers.CharField(max_length=1000)
+
+
+class CloseOnlyLiftOutputSerializer(serializers.Serializer):
+    account = serializers.IntegerField(source="account_id")
+    close_only = serializers.BooleanField()
+    close_only_lifted_at = serializers.DateTimeField()
+    close_only_lifted_by = serializers.CharField(source="close_only_lifted_by.username")
+    close_only_lift_reason = serializers.CharField()

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from rules.api.views import (
+    AccountCloseOnlyLiftApi,
     AccountRuleSetApi,
     AccountRuleSetHistoryApi,
     RuleSetDetailApi,
@@ -10,6 +11,11 @@ from rules.api.views import (
 )
 
 urlpatterns = [
+    path(
+        "accounts/<int:account_id>/close-only/lift/",
+        AccountCloseOnlyLiftApi.as_view(),
+        name="close-only-lift",
+    ),
     path("rule-sets/", RuleSetListApi.as_view(), name="rule-sets"),
     path("rule-sets/presets/", RuleSetPresetListApi.as_view(), name="presets"),
     path("rule-sets/<int:rule_set_id>/", RuleSetDetailApi.as_view(), name="rule-set"),

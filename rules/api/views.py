@@ -14,10 +14,13 @@ from accounts.models import User
 from core.api.auth import authenticated_user
 from core.api.pagination import StrictLimitOffsetPagination
 from core.api.schema import PageParametersSerializer, paginated
+from core.exceptions import PermissionDeniedError
 from rules.api.serializers import (
     AccountRuleSetAssignInputSerializer,
     AccountRuleSetOutputSerializer,
     ChangeOutputSerializer,
+    CloseOnlyLiftInputSerializer,
+    CloseOnlyLiftOutputSerializer,
     PresetOutputSerializer,
     RuleSetCreateInputSerializer,
     RuleSetOutputSerializer,
@@ -32,7 +35,12 @@ from rules.selectors import (
     rule_set_history,
     rule_set_list,
 )
-from rules.services import account_rule_set_assign, rule_set_create, rule_set_update
+from rules.services import (
+    account_rule_set_assign,
+    account_rules_close_only_lift,
+    rule_set_create,
+    rule_set_update,
+)
 
 
 class OperatorsReadOwnersWrite(permissions.BasePermission):
@@ -224,3 +232,26 @@ class AccountRuleSetHistoryApi(APIView):
     def get(self, request: Request, account_id: int) -> Response:
         account, _ = account_rule_set_for_user(user=authenticated_user(request), account_id=account_id)
         return _page(self, request, account_rule_set_history(account=account), ChangeOutputSerializer)
+
+
+class AccountCloseOnlyLiftApi(APIView):
+    """POST: lift the account's close-only state with a reason (owners, support: `rules.lift_close_only`). A 400
+    when the account is not close-only."""
+
+    @extend_schema(
+        operation_id="account_close_only_lift",
+        request=CloseOnlyLiftInputSerializer,
+        responses=CloseOnlyLiftOutputSerializer,
+        tags=["rules"],
+    )
+    def post(self, request: Request, account_id: int) -> Response:
+        actor = authenticated_user(request)
+        if not actor.has_perm("rules.lift_close_only"):
+            raise PermissionDeniedError("Only owners and support staff may lift close-only.")
+        account, _ = account_rule_set_for_user(user=actor, account_id=account_id)
+        serializer = CloseOnlyLiftInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        row = account_rules_close_only_lift(
+            actor=actor, account=account, reason=serializer.validated_data["reason"]
+        )
+        return Response(CloseOnlyLiftOutputSerializer(row).data)
