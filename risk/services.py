@@ -269,12 +269,12 @@ def trade_setup_size(
         "entries": [format(price, "f") for price in entries],
         "sl": format(sl, "f"),
     }
-    rules_state = account_rules_state_current(account_id=account.pk)
+    rules_state = account_rules_state_current(account=account)
     close_only = rules_state is not None and rules_state.close_only
     headroom = None if rules_state is None else rules_state.headroom
     if rules_state is not None:
         inputs["rules"] = {
-            "rule_set": rules_state.account.rule_set_assignment.rule_set.name,
+            "rule_set": account.rule_set_assignment.rule_set.name,
             "headroom": None if headroom is None else str(headroom),
             "close_only": close_only,
             "evaluated_snapshot_id": rules_state.last_snapshot_id,

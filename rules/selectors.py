@@ -50,12 +50,28 @@ def account_rule_set_history(*, account: TradingAccount) -> QuerySet[AccountRule
     )
 
 
-def account_rules_state_current(*, account_id: int) -> AccountRulesState | None:
+RULES_STATE_JOINS = ("rules_state", "rule_set_assignment__rule_set")
+
+
+def account_rules_state_current(*, account: TradingAccount) -> AccountRulesState | None:
     """The live rules state of an account, only while it belongs to the account's current assignment of a rule set
-    with limits (a state left from an earlier assignment, or under `classic`, is none). One query."""
+    with limits (a state left from an earlier assignment, or under `classic`, is none). No query when the account
+    was read with `select_related(*RULES_STATE_JOINS)`, else one."""
+    descriptor = type(account).rules_state  # the reverse one-to-one
+    if descriptor.is_cached(account) and type(account).rule_set_assignment.is_cached(account):
+        row = getattr(account, "rules_state", None)
+        assignment = getattr(account, "rule_set_assignment", None)
+        if (
+            row is None
+            or assignment is None
+            or assignment.rule_set.kind != RuleSetKind.LIMITS
+            or row.assignment_revision != assignment.revision
+        ):
+            return None
+        return row
     return (
         AccountRulesState.objects.filter(
-            account_id=account_id,
+            account_id=account.pk,
             account__rule_set_assignment__rule_set__kind=RuleSetKind.LIMITS,
             assignment_revision=F("account__rule_set_assignment__revision"),
         )
