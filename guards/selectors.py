@@ -21,6 +21,7 @@ from guards.models import (
     GuardState,
     GuardStatus,
 )
+from rules.selectors import account_rules_summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +271,7 @@ def account_guard_status(*, account: TradingAccount, now: datetime | None = None
             "halted_at": state.halted_at if state else None,
         },
         "market": market,
+        "rules": account_rules_summary(account=account),
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import F, QuerySet
 
 from accounts.models import TradingAccount, User
@@ -78,3 +80,46 @@ def account_rules_state_current(*, account: TradingAccount) -> AccountRulesState
         .select_related("account__rule_set_assignment__rule_set")
         .first()
     )
+
+
+def account_rules_summary(*, account: TradingAccount) -> dict[str, Any] | None:
+    """The account's rule set and where it stands, for the guard summary (API and pages): the headroom first
+    (today's permitted loss, the permitted total loss, the used percents, the next reset), then the objectives.
+    None without a rule set with limits. One query (or none when the account came with RULES_STATE_JOINS)."""
+    assignment = (
+        getattr(account, "rule_set_assignment", None)
+        if type(account).rule_set_assignment.is_cached(account)
+        else AccountRuleSet.objects.select_related("rule_set").filter(account_id=account.pk).first()
+    )
+    if assignment is None or assignment.rule_set.kind != RuleSetKind.LIMITS:
+        return None
+    account.rule_set_assignment = assignment
+    row = account_rules_state_current(account=account)
+    rule_set = assignment.rule_set
+    return {
+        "rule_set": rule_set.name,
+        "rule_set_id": rule_set.pk,
+        "initial_balance": assignment.initial_balance,
+        "start": assignment.start,
+        "evaluated": row is not None,
+        "status": row.status if row else "active",
+        "level": row.level if row else "normal",
+        "breach": row.breach if row else None,
+        "permitted_loss_today": row.permitted_loss_today if row else None,
+        "permitted_loss_total": row.permitted_loss_total if row else None,
+        "daily_limit": row.daily_limit if row else None,
+        "max_loss_limit": row.max_loss_limit if row else None,
+        "daily_used_percent": row.daily_used_percent if row else None,
+        "total_used_percent": row.total_used_percent if row else None,
+        "headroom": row.headroom if row else None,
+        "next_reset": row.next_reset if row else None,
+        "close_only": bool(row and row.close_only),
+        "trading_days": row.trading_days if row else 0,
+        "min_trading_days": rule_set.min_trading_days,
+        "profit_target_percent": rule_set.profit_target_percent,
+        "profit_target_met": row.profit_target_met if row else None,
+        "best_day_share": row.best_day_share if row else None,
+        "best_day_percent": rule_set.best_day_percent,
+        "objectives_met_at": row.objectives_met_at if row else None,
+        "evaluated_at": row.evaluated_at if row else None,
+    }

@@ -341,3 +341,34 @@ def test_replay_of_stored_snapshots_and_deals_equals_the_live_state(account, sim
     assert offline["trading_days"] == 2
     assert len(offline["days"]) == 2
     assert offline["days"][1]["closed_profit"] != 0
+
+
+def test_the_guard_summary_shows_the_headroom_and_objectives(
+    account, clock, dispatched, api_client, trader, django_capture_on_commit_callbacks
+):
+    url = reverse("guards-api:account-guards", kwargs={"account_id": account.pk})
+    api_client.force_authenticate(trader)
+    assert api_client.get(url).json()["rules"] is None
+    with django_capture_on_commit_callbacks(execute=True):
+        _assign(account)
+    body = api_client.get(url).json()["rules"]  # assigned: the cached summary was invalidated
+    assert (body["rule_set"], body["evaluated"], body["permitted_loss_today"]) == (
+        "Two-step challenge",
+        False,
+        None,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluate_reading(account=account, snapshot=make_snapshot(account, equity="9590", at=START))
+    body = api_client.get(url).json()["rules"]
+    assert (body["level"], body["permitted_loss_today"], body["permitted_loss_total"]) == (
+        "warning",
+        "90.00",
+        "590.00",
+    )
+    assert (body["daily_used_percent"], body["total_used_percent"]) == ("82.0000", "41.0000")
+    assert body["next_reset"] == "2026-03-02T23:00:00Z"
+    assert (body["trading_days"], body["min_trading_days"], body["profit_target_percent"]) == (
+        0,
+        4,
+        "10.0000",
+    )

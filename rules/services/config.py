@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import TradingAccount, User
 from core.exceptions import ApplicationError, ConflictError, PermissionDeniedError
+from core.readcache import account_reads_invalidate
 from rules import evaluation
 from rules.models import (
     TERM_FIELDS,
@@ -317,6 +318,7 @@ def account_rule_set_assign(
         raise ApplicationError("Nothing changed: the account is already under these terms.")
     row.revision += 1
     row.save()
+    account_reads_invalidate(account_id=account.pk)  # the cached guard summary shows the rule set
     AccountRuleSetChange.objects.create(
         account=account,
         revision=row.revision,

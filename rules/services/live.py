@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.exceptions import ApplicationError, PermissionDeniedError
+from core.readcache import account_reads_invalidate
 from rules import evaluation
 from rules.models import AccountRuleSet, AccountRulesState, RulesLevel, RulesStatus
 from rules.tracking import DealLike, TradeBook, observe, state_from_json, state_to_json
@@ -171,5 +172,6 @@ def account_rules_close_only_lift(*, actor: User, account: TradingAccount, reaso
     row.save(
         update_fields=["close_only", "close_only_lifted_at", "close_only_lifted_by", "close_only_lift_reason"]
     )
+    account_reads_invalidate(account_id=account.pk)
     logger.info("account %s: close-only lifted by %s: %s", account.pk, actor.pk, text)
     return row
