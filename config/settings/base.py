@@ -274,7 +274,13 @@ MT5_CALL_TIMEOUT_SECONDS = env.float("MT5_CALL_TIMEOUT_SECONDS", default=10.0)
 # How long a close waits for the EA to fetch and answer its command before the outcome counts as unknown.
 MT5_EA_COMMAND_DEADLINE_SECONDS = env.float("MT5_EA_COMMAND_DEADLINE_SECONDS", default=20.0)
 MT5_CIRCUIT_FAILURE_THRESHOLD = env.int("MT5_CIRCUIT_FAILURE_THRESHOLD", default=3)
-MT5_CIRCUIT_RESET_SECONDS = env.float("MT5_CIRCUIT_RESET_SECONDS", default=30.0)
+# The first open period is shorter than the sync interval (a terminal back from a short outage is found by the next
+# cycle); each failed trial doubles it up to the maximum (a terminal that stays down is asked ever more rarely).
+MT5_CIRCUIT_RESET_SECONDS = env.float("MT5_CIRCUIT_RESET_SECONDS", default=8.0)
+MT5_CIRCUIT_MAX_RESET_SECONDS = env.float("MT5_CIRCUIT_MAX_RESET_SECONDS", default=120.0)
+# A call finding the circuit a moment from letting calls through (a trial in flight, an open period ending) waits this
+# long for it rather than failing: after an outage, the sync right behind a health probe's trial is not lost.
+MT5_CIRCUIT_TRIAL_WAIT_SECONDS = env.float("MT5_CIRCUIT_TRIAL_WAIT_SECONDS", default=3.0)
 MT5_RECONNECT_BASE_SECONDS = env.float("MT5_RECONNECT_BASE_SECONDS", default=1.0)
 MT5_RECONNECT_CAP_SECONDS = env.float("MT5_RECONNECT_CAP_SECONDS", default=60.0)
 MT5_PRODUCT_MAGIC = env.int("MT5_PRODUCT_MAGIC", default=990_001)

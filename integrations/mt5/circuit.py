@@ -7,10 +7,14 @@ single-process use.
 
 States (the classic three):
 * closed — calls go through; `failure_threshold` consecutive failures open the circuit;
-* open — calls are refused without touching the terminal until `reset_seconds` have passed since it opened;
-* half_open — one trial call is let through (the first caller after the reset time wins it); success closes the
-  circuit, failure opens it again. If the trial never reports back (a killed worker), another trial is granted
-  after `reset_seconds`.
+* open — calls are refused without touching the terminal until its open period has passed since it opened;
+* half_open — one trial call is let through (the first caller after the open period wins it); success closes the
+  circuit, failure opens it again for twice as long. If the trial never reports back (a killed worker), another
+  trial is granted after `reset_seconds`.
+
+The open period starts at `reset_seconds` (default 8 s: shorter than the 10 s sync interval, so the first cycle after
+a terminal comes back is the one that finds it) and doubles with each failed trial up to `max_reset_seconds`, so a
+terminal that stays down is asked ever more rarely, and one that was down briefly is back within one cycle.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ class BreakerState:
     trial_at: float | None = None  # when the current half-open trial was granted
     last_error: str = ""
     updated_at: float | None = None
+    reopens: int = (
+        0  # failed half-open trials since the circuit last closed: the open period doubles with each
+    )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -158,7 +165,8 @@ class CircuitBreaker:
         *,
         store: BreakerStore,
         failure_threshold: int = 3,
-        reset_seconds: float = 30.0,
+        reset_seconds: float = 8.0,
+        max_reset_seconds: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if failure_threshold < 1:
@@ -167,6 +175,7 @@ class CircuitBreaker:
         self._store = store
         self.failure_threshold = failure_threshold
         self.reset_seconds = reset_seconds
+        self.max_reset_seconds = max(reset_seconds, max_reset_seconds or reset_seconds)
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -174,6 +183,10 @@ class CircuitBreaker:
 
     def now(self) -> float:
         return self._clock()
+
+    def open_seconds(self, state: BreakerState) -> float:
+        """How long `state` (open) refuses calls: `reset_seconds`, doubled per failed trial, capped."""
+        return min(self.max_reset_seconds, self.reset_seconds * 2 ** min(state.reopens, 30))
 
     @property
     def state(self) -> BreakerState:
@@ -186,7 +199,7 @@ class CircuitBreaker:
         if current.state == CLOSED:
             return True, current
         now = self._clock()
-        if current.state == OPEN and now - (current.opened_at or 0) < self.reset_seconds:
+        if current.state == OPEN and now - (current.opened_at or 0) < self.open_seconds(current):
             return False, current
         if current.state == HALF_OPEN and now - (current.trial_at or 0) < self.reset_seconds:
             return False, current  # someone else holds the trial
@@ -196,7 +209,7 @@ class CircuitBreaker:
         def to_half_open(state: BreakerState) -> BreakerState:
             nonlocal granted
             at = self._clock()
-            due = (state.state == OPEN and at - (state.opened_at or 0) >= self.reset_seconds) or (
+            due = (state.state == OPEN and at - (state.opened_at or 0) >= self.open_seconds(state)) or (
                 state.state == HALF_OPEN and at - (state.trial_at or 0) >= self.reset_seconds
             )
             if not due:
@@ -223,7 +236,13 @@ class CircuitBreaker:
 
         def close(state: BreakerState) -> BreakerState:
             return replace(
-                state, state=CLOSED, failures=0, opened_at=None, trial_at=None, updated_at=self._clock()
+                state,
+                state=CLOSED,
+                failures=0,
+                opened_at=None,
+                trial_at=None,
+                updated_at=self._clock(),
+                reopens=0,
             )
 
         previous = current.state
@@ -235,7 +254,9 @@ class CircuitBreaker:
         def fail(state: BreakerState) -> BreakerState:
             at = self._clock()
             failures = state.failures + 1
-            if state.state == HALF_OPEN or (state.state == CLOSED and failures >= self.failure_threshold):
+            if state.state == HALF_OPEN:
+                return BreakerState(OPEN, failures, at, None, error[:500], at, state.reopens + 1)
+            if state.state == CLOSED and failures >= self.failure_threshold:
                 return BreakerState(OPEN, failures, at, None, error[:500], at)
             return replace(state, failures=failures, last_error=error[:500], updated_at=at)
 

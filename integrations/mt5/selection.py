@@ -129,13 +129,20 @@ def _build(config: ConnectionConfig) -> ManagedGateway:
         config.account_key,
         store=breaker_store(),
         failure_threshold=int(_setting("MT5_CIRCUIT_FAILURE_THRESHOLD", 3)),
-        reset_seconds=float(_setting("MT5_CIRCUIT_RESET_SECONDS", 30.0)),
+        reset_seconds=float(_setting("MT5_CIRCUIT_RESET_SECONDS", 8.0)),
+        max_reset_seconds=float(_setting("MT5_CIRCUIT_MAX_RESET_SECONDS", 120.0)),
     )
     backoff = Backoff(
         base=float(_setting("MT5_RECONNECT_BASE_SECONDS", 1.0)),
         cap=float(_setting("MT5_RECONNECT_CAP_SECONDS", 60.0)),
     )
-    return ManagedGateway(terminal, account_key=config.account_key, breaker=breaker, backoff=backoff)
+    return ManagedGateway(
+        terminal,
+        account_key=config.account_key,
+        breaker=breaker,
+        backoff=backoff,
+        trial_wait_seconds=float(_setting("MT5_CIRCUIT_TRIAL_WAIT_SECONDS", 3.0)),
+    )
 
 
 def get_gateway(config: ConnectionConfig) -> ManagedGateway:

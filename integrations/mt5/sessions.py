@@ -55,6 +55,9 @@ T = TypeVar("T")
 _LINK_FAILURES = (GatewayUnavailable, GatewayAuthFailed, GatewayVersionMismatch)
 
 
+CIRCUIT_POLL_SECONDS = 0.2
+
+
 class _BackingOff(GatewayUnavailable):
     """Raised while waiting for the next reconnect attempt; no terminal call was made."""
 
@@ -68,12 +71,19 @@ class ManagedGateway:
         breaker: CircuitBreaker,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
+        trial_wait_seconds: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._gateway = gateway
         self.account_key = account_key
         self.breaker = breaker
         self.backoff = backoff or Backoff()
         self._clock = clock
+        # How long a call may wait for a circuit that is about to let calls through (a trial in flight, or an open
+        # period ending): after an outage the sync that comes a moment after the health probe's trial, or a moment
+        # before the open period ends, goes through instead of losing a whole cycle.
+        self.trial_wait_seconds = trial_wait_seconds
+        self._sleep = sleep
         self._lock = threading.RLock()
         self._connect_failures = 0
         self._next_attempt_at = 0.0
@@ -101,7 +111,7 @@ class ManagedGateway:
 
     def _circuit_open(self, state: BreakerState, call: str) -> GatewayCircuitOpen:
         if state.state == OPEN:
-            wait = max(0.0, self.breaker.reset_seconds - (self.breaker.now() - (state.opened_at or 0)))
+            wait = max(0.0, self.breaker.open_seconds(state) - (self.breaker.now() - (state.opened_at or 0)))
             detail = f"after {state.failures} consecutive failures; next trial in {wait:.0f}s"
         else:
             detail = "a trial call is in progress"
@@ -132,8 +142,22 @@ class ManagedGateway:
         logger.warning("mt5 %s: dropping the connection after %s", self.account_key, type(exc).__name__)
         self._gateway.close()
 
-    def _run(self, call: str, action: Callable[[TerminalGateway], T]) -> T:
+    def _circuit_allow(self) -> tuple[bool, BreakerState]:
         allowed, state = self.breaker.allow()
+        deadline = self._clock() + self.trial_wait_seconds
+        while not allowed and self._clock() < deadline and self._about_to_allow(state, deadline):
+            self._sleep(CIRCUIT_POLL_SECONDS)
+            allowed, state = self.breaker.allow()
+        return allowed, state
+
+    def _about_to_allow(self, state: BreakerState, deadline: float) -> bool:
+        if state.state == HALF_OPEN:
+            return True  # another caller's trial: its outcome is a moment away
+        remaining = self.breaker.open_seconds(state) - (self.breaker.now() - (state.opened_at or 0))
+        return state.state == OPEN and remaining <= deadline - self._clock()
+
+    def _run(self, call: str, action: Callable[[TerminalGateway], T]) -> T:
+        allowed, state = self._circuit_allow()
         if not allowed:
             raise self._circuit_open(state, call)
         with self._lock:

@@ -81,6 +81,10 @@ from integrations.mt5.types import (
 
 logger = logging.getLogger(__name__)
 
+# The widest offsets of a trade server's clock from UTC (UTC-12 ... UTC+14), in seconds.
+UNKNOWN_OFFSET_BEHIND = 12 * 3600
+UNKNOWN_OFFSET_AHEAD = 14 * 3600
+
 _MARGIN_MODES = {0: MarginMode.NETTING, 1: MarginMode.EXCHANGE, 2: MarginMode.HEDGING}
 
 # The *_get functions: "nothing matched" is an empty tuple; None with (1, -4) is treated the same (REFERENCE §1).
@@ -608,10 +612,16 @@ class TerminalGateway:
         return tuple(deals)
 
     def deals(self, *, since: datetime, until: datetime) -> Sequence[Deal]:
-        """Deals executed in [since, until] (aware datetimes; converted to the server clock the terminal filters by)."""
-        return self._deals(
-            self._call("history_deals_get", self._server_epoch(since), self._server_epoch(until))
-        )
+        """Deals executed in [since, until] (aware datetimes; converted to the server clock the terminal filters by).
+
+        While the server clock's offset is not measured, the window is widened by the widest offsets trade servers
+        use (UTC-12 to UTC+14): taken as UTC, a UTC+2 server's deal of a minute ago looks two hours in the future and
+        would be missed now, then seen as new once the offset is known (a deposit applied twice). Callers apply
+        deals by ticket, so the extra ones cost nothing."""
+        low, high = self._server_epoch(since), self._server_epoch(until)
+        if self._offset is None:
+            low, high = low - UNKNOWN_OFFSET_BEHIND, high + UNKNOWN_OFFSET_AHEAD
+        return self._deals(self._call("history_deals_get", low, high))
 
     def deals_for_position(self, *, position_id: int) -> Sequence[Deal]:
         return self._deals(self._call("history_deals_get", position=int(position_id)))

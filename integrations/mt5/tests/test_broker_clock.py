@@ -146,3 +146,27 @@ def test_on_connect_a_live_market_is_polled_briefly_for_a_tick_seen_arriving():
     g.connect()  # the simulator ticks every second: measured before the first sync reads anything
     assert g.server_utc_offset == UTC_PLUS_3
     assert g.account().server_time.utcoffset() == timedelta(hours=3)
+
+
+def test_while_the_offset_is_unknown_the_deal_window_still_holds_every_recent_deal():
+    """Found by the bridge-restart chaos test: taken as UTC, a UTC+3 broker's deposit of a moment ago lay three hours
+    'in the future', outside [now - look-back, now + 1 h]; once the offset was measured the deposit showed up as a
+    new one and the guards moved the peak by it a second time (a 50 % drawdown on a flat account)."""
+    terminal = broker()
+    terminal.sim_set_feed("EURUSD.m", "frozen")  # no tick seen arriving: the offset stays unknown
+    terminal.sim_advance(30 * 60)
+    g = gateway(terminal)
+    deposit = terminal.sim_deposit("5000")
+    now = datetime.fromtimestamp(terminal.clock.utc_ms() / 1000, tz=UTC)
+    assert g.server_utc_offset is None
+    deals = g.deals(since=now - timedelta(minutes=5), until=now + timedelta(hours=1))
+    assert deposit in {deal.ticket for deal in deals}
+    # Once measured, the same window is exact again.
+    terminal.sim_set_feed("EURUSD.m", "walk")
+    terminal.sim_advance(5)
+    g.tick("EURUSD.m")
+    assert g.server_utc_offset == UTC_PLUS_3
+    assert deposit in {
+        d.ticket for d in g.deals(since=now - timedelta(minutes=5), until=now + timedelta(hours=1))
+    }
+    assert not g.deals(since=now + timedelta(minutes=1), until=now + timedelta(hours=1))

@@ -468,3 +468,44 @@ def test_a_failure_recorded_elsewhere_during_a_call_stays_counted(clock):
     assert b.state.failures == 1
     b.record_success()
     assert b.state.failures == 0
+
+
+def test_a_call_right_behind_another_callers_trial_waits_for_its_outcome_instead_of_losing_a_cycle(clock):
+    """After an outage the health probe may win the half-open trial a moment before the sync comes: the sync waits
+    (up to trial_wait_seconds) for the trial's outcome and goes through, rather than failing until the next cycle."""
+    api = fakes.ScriptedApi()
+    store = MemoryBreakerStore()
+    gw = managed(api, clock, threshold=1, reset=8.0, store=store)
+    gw.trial_wait_seconds = 3.0
+    other = breaker(clock, store=store, threshold=1, reset=8.0)  # the probe, in another process
+    other.record_failure("down")
+    clock.advance(8)
+    assert other.allow()[0]  # the probe holds the trial now
+
+    def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        if clock.now >= 1_000_008.0 + 1.0:
+            other.record_success()  # the probe's trial succeeded a second later
+
+    gw._sleep = sleep
+    assert gw.account().login == 5001
+    assert gw.breaker.state.state == CLOSED
+
+
+def test_a_call_waits_for_a_trial_only_so_long_then_fails_fast(clock):
+    api = fakes.ScriptedApi()
+    store = MemoryBreakerStore()
+    gw = managed(api, clock, threshold=1, reset=8.0, store=store)
+    gw.trial_wait_seconds = 3.0
+    gw._sleep = clock.advance
+    other = breaker(clock, store=store, threshold=1, reset=8.0)
+    other.record_failure("down")
+    with pytest.raises(GatewayCircuitOpen, match="next trial in 8s"):
+        gw.account()  # 8 s away: not worth waiting
+    clock.advance(8)
+    assert other.allow()[0]  # the trial hangs (a killed worker)
+    started = clock.now
+    with pytest.raises(GatewayCircuitOpen, match="a trial call is in progress"):
+        gw.account()
+    assert clock.now - started == pytest.approx(3.0, abs=0.25)
+    assert api.calls == []
