@@ -292,3 +292,13 @@ def parse_case(source: str | bytes | Mapping[str, Any]) -> RulesCase:
     trades_raw = top.get("trades")
     trades = [] if trades_raw is None else _trades(trades_raw, f"{prefix}trades")
     return RulesCase(rules=rules, readings=readings, trades=trades)
+
+
+def rules_parse(raw: object, path: str, *, default_start: datetime) -> RuleSet:
+    """A `rules` object of the case-file format on its own (the scenario runner's `rules` key), validated."""
+    rules = _rules(raw, path, first_reading=default_start)
+    errors = rules.validate()
+    if errors:
+        name, message = next(iter(errors.items()))
+        raise CaseFileError(f"{path}.{name}: {message}")
+    return rules

@@ -336,3 +336,23 @@ def account_rule_set_assign(
         getattr(actor, "pk", None),
     )
     return row
+
+
+def rule_set_terms_of(rules: evaluation.RuleSet) -> dict[str, Any]:
+    """The model terms of a pure rule set (a case file's or a scenario's `rules`)."""
+    daily, max_loss = rules.daily_loss, rules.max_loss
+    return {
+        "kind": RuleSetKind.LIMITS,
+        "timezone": rules.timezone,
+        "reset_time": rules.reset_time.strftime("%H:%M"),
+        "daily_loss_percent": None if daily is None else daily.percent,
+        "daily_loss_of": evaluation.OF_INITIAL if daily is None else daily.of,
+        "daily_loss_base": evaluation.BASE_BALANCE if daily is None else daily.base,
+        "max_loss_percent": None if max_loss is None else max_loss.percent,
+        "max_loss_mode": evaluation.MODE_STATIC if max_loss is None else max_loss.mode,
+        "max_loss_lock_at_initial": True if max_loss is None else max_loss.lock_at_initial,
+        "profit_target_percent": rules.profit_target_percent,
+        "min_trading_days": rules.min_trading_days,
+        "best_day_percent": rules.best_day_percent,
+        "warn_at_percent_used": rules.warn_at_percent_used,
+    }
