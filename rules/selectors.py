@@ -17,6 +17,7 @@ from rules.models import (
     RuleSetChange,
     RuleSetKind,
 )
+from rules.tracking import state_from_json
 
 
 def rule_set_list() -> QuerySet[RuleSet]:
@@ -123,3 +124,29 @@ def account_rules_summary(*, account: TradingAccount) -> dict[str, Any] | None:
         "objectives_met_at": row.objectives_met_at if row else None,
         "evaluated_at": row.evaluated_at if row else None,
     }
+
+
+def account_rules_days(*, account: TradingAccount) -> list[dict[str, Any]]:
+    """The days of the account's evaluation, newest first, each with its base, limit, lowest equity, closed profit
+    and whether it was a trading day (the objectives panel). Empty without an evaluated rule set."""
+    row = account_rules_state_current(account=account)
+    assignment = getattr(account, "rule_set_assignment", None) if row is not None else None
+    if row is None or assignment is None or not row.state:
+        return []
+    rules = assignment.rule_set.as_rules(initial_balance=assignment.initial_balance, start=assignment.start)
+    if rules is None:
+        return []
+    state = state_from_json(rules, row.state)
+    daily_on = rules.daily_loss is not None
+    return [
+        {
+            "day": day.day,
+            "start": day.start,
+            "base": day.base if daily_on else None,
+            "daily_limit": state.daily_limit_of(day),
+            "lowest_equity": day.lowest_equity,
+            "closed_profit": day.closed_profit,
+            "traded": day.traded,
+        }
+        for day in reversed(state.days)
+    ]
