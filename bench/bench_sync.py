@@ -7,6 +7,9 @@ them, then runs the full `account_sync` of every account (terminal reads, snapsh
 events, run record, live-update hooks, guards) one after another in this single process: the figures are per
 worker process. Pass 1 is the first sync (rows created); passes 2-3 are steady syncs (what runs every 10 s).
 
+`--rule-set two_step` puts every account under that preset (the live rule-set evaluation then runs in every sync);
+`BENCH_DATABASE_NAME` names the throw-away database (default `bench_mt5guard`).
+
 Per account: 80 % of the positions are expected by a bot trade with their tag (matched by tag), 10 % by a bot trade
 without a tag and an SL 20 pips off (tolerance match + an sl_mismatch event), 10 % are manual (unmatched), and one
 more bot trade has no position (missing). Uses the test settings' Redis (db 15, key prefix "bench").
@@ -26,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-os.environ["TEST_DATABASE_NAME"] = "bench_mt5guard"
+os.environ["TEST_DATABASE_NAME"] = os.environ.get("BENCH_DATABASE_NAME", "bench_mt5guard")
 
 import django
 
@@ -102,6 +105,17 @@ def _build(*, accounts: int, positions: int) -> list:
         made.append(account)
     BotTrade.objects.bulk_create(trades, batch_size=2000)
     return made
+
+
+def _assign_rule_set(accounts: list, *, preset: str) -> None:
+    from rules.models import RuleSet
+    from rules.services import account_rule_set_assign
+
+    rule_set = RuleSet.objects.get(preset=preset)
+    for account in accounts:
+        account_rule_set_assign(
+            actor=None, account=account, rule_set=rule_set, initial_balance="10000", reason="bench"
+        )
 
 
 def _cache_clear(cache) -> None:
@@ -217,6 +231,12 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--positions", type=int, default=20)
     parser.add_argument("--processes", type=int, default=2, help="worker processes for the parallel pass")
+    parser.add_argument(
+        "--rule-set",
+        default="",
+        help="put every account under this preset rule set (two_step, one_step, ny_close): the live rule-set "
+        "evaluation runs in every sync",
+    )
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the terminals' connect/disconnect INFO lines are not the benchmark
 
@@ -231,6 +251,8 @@ def main() -> None:
         reset_gateways()
         t0 = time.perf_counter()
         accounts = _build(accounts=args.accounts, positions=args.positions)
+        if args.rule_set:
+            _assign_rule_set(accounts, preset=args.rule_set)
         build_seconds = time.perf_counter() - t0
         rows = []
         from pipeline.services import sync as sync_module
@@ -262,7 +284,10 @@ def main() -> None:
         _cache_clear(cache)
         reset_gateways()
 
-    print(f"setup: {args.accounts} accounts x {args.positions} positions built in {build_seconds:.1f} s")
+    under = f", under the rule set {args.rule_set!r}" if args.rule_set else ""
+    print(
+        f"setup: {args.accounts} accounts x {args.positions} positions{under} built in {build_seconds:.1f} s"
+    )
     print()
     print("| pass | accounts | positions/account | syncs/s | median ms | p99 ms | failed | queries/sync |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
