@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from accounts.models import (
@@ -20,6 +20,7 @@ from accounts.models import (
     default_backend,
 )
 from core.crypto import encrypt_secret
+from core.db import insert_sql
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from integrations.mt5.gateway import Mt5Gateway
 from integrations.mt5.types import AccountState, Health
@@ -76,14 +77,22 @@ def trading_account_set_password(*, account: TradingAccount, password: str) -> T
     return account
 
 
+_SNAPSHOT_DECIMALS = [
+    f.attname for f in AccountSnapshot._meta.concrete_fields if isinstance(f, models.DecimalField)
+]
+
+
 def account_snapshot_record(
     *,
     account: TradingAccount,
     state: AccountState,
     source: str = SnapshotSource.TERMINAL,
     taken_at: datetime | None = None,
+    max_ticket_seen: int = 0,
 ) -> AccountSnapshot:
-    """Store one AccountInfo reading and make it the account's latest (two queries; the sync runs this every 10 s)."""
+    """Store one AccountInfo reading and make it the account's latest, in ONE statement (the sync runs this for every
+    account every 10 s): the insert and the account's update (latest snapshot, margin mode, and the ticket watermark
+    raised to `max_ticket_seen` when given) as one `WITH … INSERT … UPDATE`."""
     offset = state.server_time.utcoffset()
     snapshot = AccountSnapshot(
         account=account,
@@ -103,14 +112,27 @@ def account_snapshot_record(
         server_utc_offset_known=state.server_utc_offset_known,
         source=source,
     )
-    # Field validation (non-finite numbers, negative margin); constraints are the database's job, which saves a
-    # query on a path that runs for every account every 10 s.
-    snapshot.full_clean(exclude=["account"], validate_constraints=False)
-    snapshot.save()
-    account.latest_snapshot, account.margin_mode = snapshot, snapshot.margin_mode
-    TradingAccount.objects.filter(pk=account.pk).update(
-        latest_snapshot=snapshot, margin_mode=snapshot.margin_mode
+    # The gateway typed every value; the database enforces digits, the margin's sign and the account's existence.
+    # The one check it would not make: NaN is a valid PostgreSQL numeric (and compares above any number).
+    for name in _SNAPSHOT_DECIMALS:
+        value = getattr(snapshot, name)
+        if value is not None and not value.is_finite():
+            raise ValidationError({name: f"{value} is not a finite number"})
+    insert, params = insert_sql([snapshot], returning=["id"])
+    table = TradingAccount._meta.db_table
+    sql = (
+        f"WITH s AS ({insert}) UPDATE {table} SET latest_snapshot_id = s.id, margin_mode = %s, "  # noqa: S608 - names from the models, values as parameters
+        f"max_ticket_seen = GREATEST({table}.max_ticket_seen, %s) FROM s WHERE {table}.id = %s RETURNING s.id"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, snapshot.margin_mode, max_ticket_seen, account.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise TradingAccount.DoesNotExist(f"trading account {account.pk} is gone")
+    snapshot.pk = row[0]
+    snapshot._state.adding, snapshot._state.db = False, connection.alias
+    account.latest_snapshot, account.margin_mode = snapshot, snapshot.margin_mode
+    account.max_ticket_seen = max(account.max_ticket_seen, max_ticket_seen)
     return snapshot
 
 

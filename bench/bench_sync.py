@@ -8,11 +8,20 @@ events, run record, live-update hooks, guards) one after another in this single 
 worker process. Pass 1 is the first sync (rows created); passes 2-3 are steady syncs (what runs every 10 s).
 
 `--rule-set two_step` puts every account under that preset (the live rule-set evaluation then runs in every sync);
-`BENCH_DATABASE_NAME` names the throw-away database (default `bench_mt5guard`).
 
 Per account: 80 % of the positions are expected by a bot trade with their tag (matched by tag), 10 % by a bot trade
 without a tag and an SL 20 pips off (tolerance match + an sl_mismatch event), 10 % are manual (unmatched), and one
-more bot trade has no position (missing). Uses the test settings' Redis (db 15, key prefix "bench").
+more bot trade has no position (missing). Uses the test settings' Redis (TEST_REDIS_URL, key prefix "bench").
+
+Also printed, in the same run:
+* the floor: the minimum database work of the same syncs (the snapshot insert, the upsert of the account's
+  positions and the run record, as plain SQL on a bare psycopg2 connection, one transaction each, values prepared
+  beforehand), once committed synchronously and once with `synchronous_commit = off`, and the ratio full / floor;
+* the guard state as production has it after an hour: the market guard's spread memory of each symbol filled with
+  an hour of readings (`--history-seconds`, one per 10 s) before the first pass;
+* the process's RSS after every pass (10 passes by default; the simulated terminals live in this process too, so
+  their share, measured when they were built, is printed beside it).
+BENCH_DATABASE_NAME chooses the throw-away database (default `bench_mt5guard`).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import os
 import statistics
 import sys
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -37,6 +47,7 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.db.models.constants import OnConflict  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment, teardown_test_environment  # noqa: E402
 
 settings.CACHES["default"]["KEY_PREFIX"] = "bench"
@@ -58,7 +69,16 @@ def _build(*, accounts: int, positions: int) -> list:
     for index in range(accounts):
         login = 8_000_000 + index
         account = trading_account_create(owner=owner, login=login, server=SERVER)
-        terminal = registry.create_account(login, server=SERVER, password=None, seed=index)
+        # Only the symbols traded, a short bar history: a real terminal lives in its own process, so the less of
+        # it in this one, the closer the RSS is to a worker's own.
+        terminal = registry.create_account(
+            login,
+            server=SERVER,
+            password=None,
+            seed=index,
+            symbols=[name for name, _bid, _point in SYMBOLS],
+            history_bars=120,
+        )
         terminal.initialize()
         for symbol, bid, _point in SYMBOLS:
             terminal.sim_set_price(symbol, bid)
@@ -182,6 +202,131 @@ def _queries(accounts: list) -> float:
     return statistics.mean(counts)
 
 
+def _rss_mb() -> float:
+    """This process's resident set size now (Linux /proc), MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _history_fill(accounts: list, *, seconds: int, now: float) -> int:
+    """The guard state as an hour of syncs leaves it: every symbol's spread memory full of `seconds` of readings
+    (one per 10 s), written straight into GuardState.market before the first pass. Returns the readings per symbol."""
+    from guards.models import GuardState
+    from guards.services import market as market_module
+
+    readings = [(int(now) - seconds + 10 * i, 5 + i % 7) for i in range(seconds // 10)]
+    fill = getattr(market_module, "spread_memory_from_readings", None)
+    if fill is not None:
+        spreads = fill(readings)
+        memory = {name: {"level": "normal", **spreads} for name, _bid, _point in SYMBOLS}
+    else:  # the tree before the bounded summary: a list of [epoch, points], capped at MAX_SPREAD_SAMPLES
+        samples = [list(r) for r in readings][-market_module.MAX_SPREAD_SAMPLES :]
+        memory = {name: {"level": "normal", "spreads": samples} for name, _bid, _point in SYMBOLS}
+    GuardState.objects.bulk_create(
+        [GuardState(account_id=a.pk, market=memory) for a in accounts],
+        update_conflicts=True,
+        unique_fields=["account"],
+        update_fields=["market"],
+        batch_size=500,
+    )
+    return len(readings)
+
+
+def _floor_inputs(accounts: list) -> list[tuple[tuple[str, list], tuple[str, list], tuple[str, list]]]:
+    """Per account, the three statements of the floor with their values, prepared outside the timing: the values
+    the sync stores (the terminal read once here), compiled by the ORM to plain SQL once."""
+    from django.db.models.sql import InsertQuery
+
+    from accounts.models import AccountSnapshot
+    from accounts.selectors import trading_account_gateway
+    from reconciliation.models import AccountSync, LivePosition
+
+    def insert_sql(model, objs, **conflict):
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        query = InsertQuery(model, **conflict)
+        query.insert_values(fields, objs)
+        ((sql, params),) = query.get_compiler(connection=connection).as_sql()
+        return sql, list(params)
+
+    update_fields = [
+        LivePosition._meta.get_field(name)
+        for name in ("price_current", "sl", "tp", "profit", "swap", "last_seen_at", "volume")
+    ]
+    unique = [LivePosition._meta.get_field("account"), LivePosition._meta.get_field("ticket")]
+    now = datetime.now(UTC)
+    inputs = []
+    for account in accounts:
+        gateway = trading_account_gateway(account=account)
+        state, positions = gateway.account(), gateway.positions()
+        snapshot = AccountSnapshot(
+            account=account, balance=state.balance, credit=state.credit, profit=state.profit, equity=state.equity,
+            margin=state.margin, margin_free=state.margin_free, margin_level=state.margin_level,
+            leverage=state.leverage, margin_mode=str(state.margin_mode), currency=state.currency, taken_at=now,
+            server_time=state.server_time,
+        )  # fmt: skip
+        rows = [
+            LivePosition(
+                account=account,
+                ticket=p.ticket,
+                symbol=p.symbol,
+                canonical_symbol=p.symbol,
+                side=str(p.side),
+                volume=p.volume,
+                price_open=p.price_open,
+                price_current=p.price_current,
+                sl=p.sl,
+                tp=p.tp,
+                profit=p.profit,
+                swap=p.swap,
+                magic=p.magic,
+                comment=p.comment[:64],
+                opened_at=p.time,
+                opened_at_server_epoch=p.time_epoch,
+                first_seen_at=now,
+                last_seen_at=now,
+            )
+            for p in positions
+        ]
+        run = AccountSync(account=account, started_at=now, finished_at=now, ok=True, positions=len(rows))
+        inputs.append(
+            (
+                insert_sql(AccountSnapshot, [snapshot]),
+                insert_sql(
+                    LivePosition,
+                    rows,
+                    on_conflict=OnConflict.UPDATE,
+                    update_fields=update_fields,
+                    unique_fields=unique,
+                ),
+                insert_sql(AccountSync, [run]),
+            )
+        )
+    return inputs
+
+
+def _floor(inputs: list, *, synchronous: bool) -> float:
+    """Seconds for the floor's transactions of every account on a bare psycopg2 connection (no Django)."""
+    import psycopg2
+
+    params = connection.get_connection_params()
+    raw = psycopg2.connect(**params)
+    try:
+        with raw.cursor() as cursor:
+            started = time.perf_counter()
+            for statements in inputs:
+                if not synchronous:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
+                for sql, values in statements:
+                    cursor.execute(sql, values)
+                raw.commit()
+            return time.perf_counter() - started
+    finally:
+        raw.close()
+
+
 def _matcher_only(*, positions: int, repeat: int) -> tuple[float, float]:
     """The pure matcher on one account's inputs (positions and bot trades as above): positions/s and reconciles/s."""
     from reconciliation.matching import BotTrade, LivePosition, SymbolSpec, reconcile
@@ -232,6 +377,12 @@ def main() -> None:
     parser.add_argument("--positions", type=int, default=20)
     parser.add_argument("--processes", type=int, default=2, help="worker processes for the parallel pass")
     parser.add_argument(
+        "--passes", type=int, default=10, help="passes in all (first, steady..., no guards, no pushes)"
+    )
+    parser.add_argument(
+        "--history-seconds", type=int, default=3600, help="spread memory in place before pass 1"
+    )
+    parser.add_argument(
         "--rule-set",
         default="",
         help="put every account under this preset rule set (two_step, one_step, ny_close): the live rule-set "
@@ -244,37 +395,38 @@ def main() -> None:
 
     from integrations.mt5 import reset_gateways
 
+    load_before = os.getloadavg()
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
         _cache_clear(cache)
         reset_gateways()
+        rss_start = _rss_mb()
         t0 = time.perf_counter()
         accounts = _build(accounts=args.accounts, positions=args.positions)
         if args.rule_set:
             _assign_rule_set(accounts, preset=args.rule_set)
         build_seconds = time.perf_counter() - t0
+        rss_built = _rss_mb()
+        history = _history_fill(accounts, seconds=args.history_seconds, now=time.time())
+        floor_inputs = _floor_inputs(accounts)
         rows = []
         from pipeline.services import sync as sync_module
 
         real_guards, real_broadcast = sync_module.account_guards_evaluate, sync_module.broadcast
-        for label in ("first sync", "steady", "steady", "steady, no guards", "steady, no guards, no pushes"):
+        steady = max(args.passes - 3, 1)
+        labels = ["first sync", *["steady"] * steady, "steady, no guards", "steady, no guards, no pushes"]
+        rss_after = []
+        for label in labels:
             if "no guards" in label:
                 sync_module.account_guards_evaluate = lambda **kwargs: None
             if "no pushes" in label:
                 sync_module.broadcast = lambda *args, **kwargs: None
             elapsed, durations, failures = _pass(accounts)
-            durations.sort()
-            rows.append(
-                (
-                    label,
-                    len(accounts) / elapsed,
-                    statistics.median(durations) * 1000,
-                    durations[int(len(durations) * 0.99) - 1] * 1000,
-                    failures,
-                )
-            )
+            rows.append((label, elapsed, durations, failures))
+            rss_after.append(_rss_mb())
         sync_module.account_guards_evaluate, sync_module.broadcast = real_guards, real_broadcast
+        floors = {mode: _floor(floor_inputs, synchronous=mode == "on") for mode in ("on", "off")}
         parallel_rate = _parallel_pass(accounts, args.processes) if args.processes > 1 else None
         queries = _queries(accounts[:50])
         matcher_positions, matcher_reconciles = _matcher_only(positions=args.positions, repeat=5000)
@@ -283,24 +435,62 @@ def main() -> None:
         teardown_test_environment()
         _cache_clear(cache)
         reset_gateways()
+    load_after = os.getloadavg()
 
     under = f", under the rule set {args.rule_set!r}" if args.rule_set else ""
     print(
-        f"setup: {args.accounts} accounts x {args.positions} positions{under} built in {build_seconds:.1f} s"
+        f"setup: {args.accounts} accounts x {args.positions} positions{under} built in {build_seconds:.1f} s; "
+    )
+    print(f"spread memory in place: {history} readings per symbol ({args.history_seconds} s)")
+    print(
+        f"load average (1 min) before / after: {load_before[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} CPUs"
     )
     print()
     print("| pass | accounts | positions/account | syncs/s | median ms | p99 ms | failed | queries/sync |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for label, rate, median, p99, failures in rows:
+    grouped: dict[str, list] = {}
+    for label, elapsed, durations, failures in rows:
+        grouped.setdefault(label, []).append((elapsed, durations, failures))
+    steady_ms = 0.0
+    for label, runs in grouped.items():
+        rates = sorted(len(accounts) / elapsed for elapsed, _d, _f in runs)
+        rate = statistics.median(rates)
+        durations = sorted(d for _e, ds, _f in runs for d in ds)
+        median = statistics.median(durations) * 1000
+        if label == "steady":
+            steady_ms = 1000 / rate
+        name = f"{label} (median of {len(runs)} passes)" if len(runs) > 1 else label
         q = f"{queries:.1f}" if label == "steady" else "-"  # with guards
         print(
-            f"| {label} | {args.accounts} | {args.positions} | {rate:.0f} | {median:.2f} | {p99:.2f} | {failures} | {q} |"
+            f"| {name} | {args.accounts} | {args.positions} | {rate:.0f} | {median:.2f} "
+            f"| {durations[int(len(durations) * 0.99) - 1] * 1000:.2f} | {sum(f for *_x, f in runs)} | {q} |"
         )
     if parallel_rate is not None:
         print(
             f"| steady, {args.processes} worker processes (total) | {args.accounts} | {args.positions} "
             f"| {parallel_rate:.0f} | - | - | - | - |"
         )
+    print()
+    print("| the floor (plain SQL: snapshot insert, positions upsert, run insert; one transaction) | syncs/s | ms/sync "
+          "| full steady sync / floor |")  # fmt: skip
+    print("|---|---:|---:|---:|")
+    for mode, seconds in floors.items():
+        per_sync = seconds / len(accounts) * 1000
+        print(
+            f"| synchronous_commit = {mode} | {len(accounts) / seconds:.0f} | {per_sync:.2f} "
+            f"| {steady_ms / per_sync:.2f} |"
+        )
+    print()
+    print("| worker RSS, MB | at start | terminals built | after pass 1 | after the last pass |")
+    print("|---|---:|---:|---:|---:|")
+    print(
+        f"| this process ({len(rows)} passes over {args.accounts} accounts) | {rss_start:.0f} | {rss_built:.0f} "
+        f"| {rss_after[0]:.0f} | {rss_after[-1]:.0f} |"
+    )
+    print(
+        f"| without the simulated terminals' share ({rss_built - rss_start:.0f} MB) | {rss_start:.0f} | - "
+        f"| {rss_after[0] - (rss_built - rss_start):.0f} | {rss_after[-1] - (rss_built - rss_start):.0f} |"
+    )
     print()
     print("| matcher only | positions/s | reconciles/s (one account) |")
     print("|---|---:|---:|")

@@ -2,8 +2,9 @@
 
 `account_guards_evaluate` is called by the account-sync pipeline after it stored the snapshot, with the same
 terminal reading (positions, deals, market data): nothing here calls the terminal, so the guard-state row lock is
-never held while waiting on one. It costs two queries in the steady state: one `SELECT ... FOR UPDATE` that brings the state, the account override and
-the global settings, and one `UPDATE` of the state. Transitions add one INSERT for their alerts (and, while halted
+never held while waiting on one. It costs two statements in the steady state: one `SELECT ... FOR UPDATE` that brings
+the state, the account override and the global settings, and one `UPDATE` of the state (which the sync sends with its
+own last statement, see core.db.WriteBatch). Transitions add one INSERT for their alerts (and, while halted
 with positions open, one look-up of close intents; with balance operations in the reading, one look-up and one
 insert of BalanceOperation rows). Closing is never done here: decisions are handed to the
 dispatcher (Celery tasks after commit), so a sync never waits on order_send.
@@ -20,11 +21,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import JSONField, QuerySet, Subquery
+from django.db.models import DecimalField, JSONField, QuerySet, Subquery
 from django.db.models.functions import JSONObject
 
 from accounts.models import AccountSnapshot, TradingAccount
+from core.db import WriteBatch
 from core.readcache import account_reads_invalidate
 from guards.clock import guard_now
 from guards.models import (
@@ -141,10 +144,24 @@ def guard_state_lock(*, account_id: int) -> tuple[GuardState, EffectiveGuardSett
     return state, guard_settings_effective(global_values=global_values, override=override)
 
 
-def guard_state_save(*, state: GuardState) -> None:
-    state.full_clean(exclude=["account", "reset_by"], validate_unique=False, validate_constraints=False)
-    state.save(update_fields=_STATE_FIELDS)
-    account_reads_invalidate(account_id=state.account_id)  # the cached guard status is stale after commit
+_STATE_DECIMALS = [f.attname for f in GuardState._meta.local_fields if isinstance(f, DecimalField)]
+
+
+def guard_state_save(*, state: GuardState, writes: WriteBatch | None = None) -> None:
+    """Save the state row. With `writes` (the account sync's batch) the UPDATE goes with the sync's last statement
+    and is not full_clean()ed: every value is computed here from typed decimals and the guards' own choices, the
+    database enforces digits and types, and the one thing it would accept that we must not write, a NaN, is
+    checked. The caller (the sync) makes the cached reads stale after its commit."""
+    if writes is None:
+        state.full_clean(exclude=["account", "reset_by"], validate_unique=False, validate_constraints=False)
+        state.save(update_fields=_STATE_FIELDS)
+        account_reads_invalidate(account_id=state.account_id)  # the cached guard status is stale after commit
+        return
+    for name in _STATE_DECIMALS:
+        value = getattr(state, name)
+        if value is not None and not value.is_finite():
+            raise ValidationError({name: f"{value} is not a finite number"})
+    writes.update(state, _STATE_FIELDS)
 
 
 # ---------------------------------------------------------------- arithmetic
@@ -400,7 +417,9 @@ def _trip(ctx: _Context) -> None:
     )
 
 
-def _rules(ctx: _Context, *, snapshot: AccountSnapshot, reading: AccountReading) -> None:
+def _rules(
+    ctx: _Context, *, snapshot: AccountSnapshot, reading: AccountReading, writes: WriteBatch | None
+) -> None:
     """The account's rule set on this fresh snapshot (rules.services.live; its rows came with the state lock):
     level changes and objectives met are alerts; a breach closes everything and halts the account at once (a
     breached rule set cannot recover, so there is no grace period), naming the rule and the limit."""
@@ -418,6 +437,7 @@ def _rules(ctx: _Context, *, snapshot: AccountSnapshot, reading: AccountReading)
         equity=snapshot.equity,
         deals=reading.deals or (),
         now=ctx.now,
+        writes=writes,
     )
     if outcome is None:
         return
@@ -591,8 +611,12 @@ def account_guards_evaluate(
     reading: AccountReading | None,
     now: datetime | None = None,
     failure: str = "",
+    writes: WriteBatch | None = None,
 ) -> GuardEvaluation:
     """Run every guard on the sync's fresh snapshot and the reading it came from. Makes no terminal call.
+
+    `writes`: the account sync's batch (the sync runs the guards inside its own transaction): the state's UPDATE
+    goes with the sync's last statement, and any alert or action makes that transaction commit synchronously.
 
     A missing (failed sync: `failure` says why), stale or already-seen snapshot changes nothing (never read as
     flat or as no drawdown): the guard records once that it is waiting for a fresh one, and why. So does a reading
@@ -621,7 +645,7 @@ def account_guards_evaluate(
             _peak_and_anchor(ctx, snapshot=snapshot)
             _levels(ctx, equity=snapshot.equity)
             _trip(ctx)
-            _rules(ctx, snapshot=snapshot, reading=reading)
+            _rules(ctx, snapshot=snapshot, reading=reading, writes=writes)
             state.last_snapshot_id = snapshot.pk
             state.last_snapshot_at = snapshot.taken_at
             state.last_balance = snapshot.balance
@@ -633,8 +657,10 @@ def account_guards_evaluate(
             market_guard_evaluate(ctx=ctx, positions=positions, market=reading.market)
         state.status = status_of(state)
         state.evaluated_at = now
-        guard_state_save(state=state)
+        guard_state_save(state=state, writes=writes)
         alerts = alerts_record(alerts=ctx.alerts)
+        if writes is not None and (ctx.alerts or ctx.actions):
+            writes.require_durable()  # a level changed, an alert opened or a close is asked for
     _dispatch(ctx.actions)
     return GuardEvaluation(
         status=state.status,

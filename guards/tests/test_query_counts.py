@@ -1,9 +1,9 @@
-"""Guard evaluation adds at most two queries to an account sync (the issue's performance budget).
+"""Guard evaluation adds at most two statements to an account sync (the issue's performance budget), one of them sent
+with the sync's own last statement.
 
 Steady state: a fresh snapshot, positions open, no level change. Transitions add one INSERT for their alerts.
-The sync comparison runs outside any test transaction, as in production (inside one, the sync's own atomic block
-around the guards becomes a savepoint). It counts SQL statements; the guards' two run in one transaction, whose
-BEGIN/COMMIT Django 5 also lists among the queries."""
+The sync comparison runs outside any test transaction, as in production. It counts SQL statements; the whole sync
+is one transaction, whose BEGIN/COMMIT Django 5 also lists among the queries."""
 
 from datetime import timedelta
 from unittest import mock
@@ -44,8 +44,10 @@ TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVE
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_guards_add_at_most_two_queries_to_an_account_sync(account, sim, gateway, clock):
-    """Everything the database sees from the moment the sync hands over to the guards until they return."""
+def test_guards_add_at_most_two_statements_to_an_account_sync(account, sim, gateway, clock):
+    """Everything the database sees from the moment the sync hands over to the guards until they return, and the
+    sync's last statement: the guards lock their row (one SELECT) and hand the state's UPDATE to the sync's batch,
+    sent with the sync's last statement, inside the sync's one transaction (one BEGIN, one COMMIT)."""
     from pipeline.services import sync as sync_module
 
     sim.sim_open_manual("EURUSD", "buy", "0.5")
@@ -72,12 +74,14 @@ def test_guards_add_at_most_two_queries_to_an_account_sync(account, sim, gateway
     assert result.ok
     assert result.guards_error == ""
     statements = [s for s in captured if not s.startswith(TRANSACTION_CONTROL)]
-    assert len(statements) <= 2, statements
-    assert [s.split(" ", 1)[0] for s in statements] == ["SELECT", "UPDATE"]
+    assert len(statements) == 1, statements
+    assert statements[0].startswith("SELECT")
     assert "FOR UPDATE" in statements[0]
-    # The sync wraps the guards in one transaction of its own: BEGIN/COMMIT (Django 5 lists them as queries).
-    guard_block = [q["sql"] for q in whole][-4:]
-    assert guard_block[0] == "BEGIN", guard_block
-    assert guard_block[-1] == "COMMIT", guard_block
-    assert guard_block[1:3] == statements
+    every = [q["sql"] for q in whole]
+    assert every.count("BEGIN") == 1, every
+    assert every.count("COMMIT") == 1, every
+    last = every[every.index("COMMIT") - 1]
+    assert last.startswith("WITH "), last
+    assert 'UPDATE "guards_guardstate"' in last, last
+    assert "synchronous_commit" in last  # a routine sync: no level change, no alert
     assert LivePosition.objects.filter(account=account).count() == 2

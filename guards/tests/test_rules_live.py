@@ -372,3 +372,30 @@ def test_the_guard_summary_shows_the_headroom_and_objectives(
         4,
         "10.0000",
     )
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_steady_sync_under_a_rule_set_costs_no_extra_statement(account, sim, gateway, clock):
+    """The rule set's rows come with the guards' lock and its state's UPDATE goes with the sync's last statement:
+    a steady sync of an account under a rule set sends as many statements as one without."""
+    from pipeline.services import sync as sync_module  # noqa: F401  (the sync under measure)
+
+    def steady_statements(offset: int) -> list[str]:
+        for second in (0, 10, 20):  # warm: state rows, symbol tables, market memory
+            at = START + timedelta(seconds=offset + second)
+            sim.sim_set_time(at)
+            account_sync(account=account, gateway=gateway, now=at)
+        at = START + timedelta(seconds=offset + 30)
+        sim.sim_set_time(at)
+        with CaptureQueriesContext(connection) as whole:
+            assert account_sync(account=account, gateway=gateway, now=at).ok
+        return [q["sql"] for q in whole]
+
+    sim.sim_open_manual("EURUSD", "buy", "0.1")
+    without = steady_statements(0)
+    _assign(account, start=START + timedelta(seconds=35))
+    under = steady_statements(40)
+    assert AccountRulesState.objects.get(account=account).last_snapshot_id is not None
+    assert len(under) == len(without), (without, under)
+    last = under[under.index("COMMIT") - 1]
+    assert 'UPDATE "rules_accountrulesstate"' in last, last

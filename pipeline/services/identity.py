@@ -10,7 +10,8 @@ Checked on every reading, before anything is concluded from it:
   close through deals).
 A failed check holds the account (audited, alerted to operators): its syncs fail and the guards act on nothing until
 an operator confirms the account (accounts.services.trading_account_identity_confirm); the first reading after that
-is the new reference.
+is the new reference. The watermark (`max_ticket_seen`) is raised by the sync in the statement that stores the
+snapshot.
 """
 
 from __future__ import annotations
@@ -74,9 +75,10 @@ def _mismatch(*, account: TradingAccount, reading: AccountReading) -> tuple[str,
     return None
 
 
-def reading_identity_check(*, account: TradingAccount, reading: AccountReading) -> None:
-    """Raise TerminalIdentityChanged (and hold the account) when the reading is not this account's; otherwise keep
-    the ticket watermark up to date."""
+def reading_identity_check(*, account: TradingAccount, reading: AccountReading) -> int:
+    """Raise TerminalIdentityChanged (and hold the account) when the reading is not this account's. Returns the
+    highest ticket the reading shows: the sync raises the account's watermark to it in the statement that stores
+    the snapshot (no write of its own)."""
     if account.identity_hold_reason:
         raise TerminalIdentityChanged(
             f"held since {account.identity_hold_since:%Y-%m-%d %H:%M:%S}Z: {account.identity_hold_reason}; "
@@ -88,11 +90,6 @@ def reading_identity_check(*, account: TradingAccount, reading: AccountReading) 
         trading_account_identity_hold(account=account, reason=reason, detail=detail)
         broadcast(STAFF_GROUP, "account.identity_held", account_id=account.pk, reason=reason)
         raise TerminalIdentityChanged(reason)
-    highest = max(
+    return max(
         [p.ticket for p in reading.positions] + [d.position_id for d in reading.deals or ()], default=0
     )
-    if highest > account.max_ticket_seen:
-        TradingAccount.objects.filter(pk=account.pk, max_ticket_seen__lt=highest).update(
-            max_ticket_seen=highest
-        )
-        account.max_ticket_seen = highest

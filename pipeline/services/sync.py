@@ -1,17 +1,20 @@
 """account_sync: read the terminal once, then hand the same reading to the snapshot, reconciliation and the guards.
 
-    read (no transaction)  ──►  snapshot ─► reconciliation ─► run record  (one transaction)  ──►  guards (own one)
+    read (no transaction)  ──►  snapshot ─► reconciliation ─► guards ─► run record   (ONE transaction, one commit)
 
 1. `account_reading_take`: account info, terminal info, positions, deals since the cursor, market data of the
    symbols held. A failed call or a terminal off its trade server makes the sync *failed*: nothing is missing, no
    event opens or closes, live positions stay as they were, the guards record that they wait and why.
 2. `reconciliation_prepare` (no transaction). Its failure (a symbol the terminal cannot describe, bad data) is
    recorded on the run and stops nothing else.
-3. One transaction: the snapshot (accounts), reconciliation's writes (in a savepoint, so their failure is isolated
-   too), the run record (AccountSync).
-4. The guards evaluate the stored snapshot and the same reading under their row lock, with no terminal call. A guard
-   failure is stored on the run and raises an operator alert.
-5. The deals cursor advances when the deals were read and the guards (which apply balance operations from them)
+3. One transaction: the snapshot (accounts), reconciliation's writes (in a savepoint, so their failure is isolated),
+   the guards under their row lock with no terminal call (in a savepoint: a guard failure is stored on the run,
+   raises an operator alert and never undoes the sync), the run record (AccountSync). Writes that nothing reads back
+   (the events' touch, the guard state, the run record) go as one last statement (core.db.WriteBatch), which also
+   sets how the transaction commits: a routine sync commits with `synchronous_commit = off` (a database crash may
+   lose its last fraction of a second of syncs, which the next sync reads again; docs/PERFORMANCE.md); a sync
+   that changes a guard level, opens an alert or an event, or asks for a close commits synchronously.
+4. The deals cursor advances when the deals were read and the guards (which apply balance operations from them)
    succeeded, so a failed guard run sees those deals again. Reconciliation does not hold it back: a missing
    position's close reason is looked up by its ticket later anyway.
 """
@@ -28,6 +31,7 @@ from django.utils import timezone
 
 from accounts.models import AccountSnapshot, TradingAccount
 from accounts.services import account_snapshot_record
+from core.db import WriteBatch
 from core.readcache import account_reads_invalidate
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from guards.services import account_guards_evaluate, account_guards_failure_record
@@ -36,7 +40,7 @@ from integrations.mt5.gateway import Mt5Gateway
 from integrations.mt5.reading import AccountReading
 from pipeline.services.identity import TerminalIdentityChanged, reading_identity_check
 from pipeline.services.reading import TerminalDisconnected, account_reading_take, deals_cursor_advance
-from reconciliation.services.runs import account_sync_guards_failed, account_sync_record
+from reconciliation.services.runs import account_sync_build
 from reconciliation.services.sync import (
     ReconciliationOutcome,
     ReconciliationStored,
@@ -88,30 +92,42 @@ def account_sync_failure_record(
 def _sync_failed(
     *, account: TradingAccount, started_at: datetime, clock: float, exc: Exception, cycle_id: int | None
 ) -> AccountSyncResult:
+    """The run (failed) and the guards' "waiting, and why" in one transaction, committed synchronously."""
     # A link failure is worth one quick retry; an open circuit is not (it refuses calls until its reset time).
     retryable = isinstance(exc, GatewayUnavailable) and not isinstance(exc, GatewayCircuitOpen)
     message = str(exc)[:500]
     logger.warning("sync of account %s failed: %s: %s", account.pk, type(exc).__name__, message)
+    guards_error = ""
     try:
-        account_sync_record(
-            account=account,
-            cycle_id=cycle_id,
-            started_at=started_at,
-            duration_seconds=time.monotonic() - clock,
-            ok=False,
-            error_class=type(exc).__name__,
-            error_message=message,
-        )
+        with transaction.atomic():
+            writes = WriteBatch()
+            writes.require_durable()
+            guards_error = _guards_evaluate(
+                account=account,
+                snapshot=None,
+                reading=None,
+                now=started_at,
+                failure=_failure_reason(exc, message),
+                writes=writes,
+            )
+            writes.insert(
+                [
+                    account_sync_build(
+                        account=account,
+                        cycle_id=cycle_id,
+                        started_at=started_at,
+                        duration_seconds=time.monotonic() - clock,
+                        ok=False,
+                        error_class=type(exc).__name__,
+                        error_message=message,
+                        guards_error=guards_error[:500],
+                    )
+                ]
+            )
+            writes.flush()
     except Exception:
         logger.exception("the failed sync of account %s could not be recorded", account.pk)
     _sync_broadcast(account_id=account.pk, event="sync.failed")
-    guards_error = _guards_evaluate(
-        account=account,
-        snapshot=None,
-        reading=None,
-        now=started_at,
-        failure=_failure_reason(exc, message),
-    )
     return AccountSyncResult(
         account_id=account.pk,
         ok=False,
@@ -137,22 +153,24 @@ def _guards_evaluate(
     snapshot: AccountSnapshot | None,
     reading: AccountReading | None,
     now: datetime,
+    writes: WriteBatch,
     failure: str = "",
 ) -> str:
-    """The guards run after the sync has committed. Their failure never undoes the sync: it is logged with its
-    traceback, returned (the caller stores it on the run) and raised as an operator alert."""
+    """The guards, inside the sync's transaction. Their failure never undoes the sync: their savepoint (and their
+    batched writes) roll back, the error is logged with its traceback, returned (the caller stores it on the run)
+    and raised as an operator alert."""
     try:
-        # Its own transaction (a savepoint when the caller already holds one), so a failing guard rolls back
-        # only its own writes.
-        with transaction.atomic():
+        with writes.savepoint():
             account_guards_evaluate(
-                account=account, snapshot=snapshot, reading=reading, now=now, failure=failure
+                account=account, snapshot=snapshot, reading=reading, now=now, failure=failure, writes=writes
             )
     except Exception as exc:
-        logger.exception("guards of account %s failed after its sync", account.pk)
+        logger.exception("guards of account %s failed on its sync", account.pk)
         error = _describe(exc)
+        writes.require_durable()
         try:
-            account_guards_failure_record(account=account, error=error, now=now)
+            with transaction.atomic():
+                account_guards_failure_record(account=account, error=error, now=now)
         except Exception:
             logger.exception("the guard failure of account %s could not be recorded", account.pk)
         return error
@@ -170,11 +188,11 @@ def _reconciliation_prepare(
 
 
 def _reconciliation_store(
-    *, account: TradingAccount, prepared: ReconciliationOutcome, now: datetime
+    *, account: TradingAccount, prepared: ReconciliationOutcome, now: datetime, writes: WriteBatch
 ) -> tuple[ReconciliationStored | None, str]:
     try:
-        with transaction.atomic():  # a savepoint: its failure keeps the snapshot and the run record
-            return reconciliation_store(account=account, prepared=prepared, now=now), ""
+        with writes.savepoint():  # its failure keeps the snapshot, the guards and the run record
+            return reconciliation_store(account=account, prepared=prepared, now=now, writes=writes), ""
     except Exception as exc:
         logger.exception("reconciliation of account %s could not be stored", account.pk)
         return None, _describe(exc)
@@ -190,7 +208,7 @@ def account_sync(
     clock = time.monotonic()
     try:
         reading = account_reading_take(account=account, gateway=gateway, now=now)
-        reading_identity_check(account=account, reading=reading)
+        highest_ticket = reading_identity_check(account=account, reading=reading)
     except (GatewayError, TerminalDisconnected, TerminalIdentityChanged) as exc:
         return _sync_failed(account=account, started_at=now, clock=clock, exc=exc, cycle_id=cycle_id)
     except Exception as exc:
@@ -201,24 +219,30 @@ def account_sync(
         account=account, reading=reading, gateway=gateway, now=now
     )
     try:
-        # One transaction for the sync's writes: one commit (one WAL flush) instead of one per statement, which is
-        # what bounds the sync rate on a busy database.
+        # One transaction for the sync's writes: one commit (one WAL flush, skipped for a routine sync).
         with transaction.atomic():
-            snapshot = account_snapshot_record(account=account, state=reading.state, taken_at=now)
+            writes = WriteBatch()
+            snapshot = account_snapshot_record(
+                account=account, state=reading.state, taken_at=now, max_ticket_seen=highest_ticket
+            )
             stored = None
             if prepared is not None:
                 stored, reconciliation_error = _reconciliation_store(
-                    account=account, prepared=prepared, now=now
+                    account=account, prepared=prepared, now=now, writes=writes
                 )
             if stored is None:
                 prepared = None
-            run = account_sync_record(
+            guards_error = _guards_evaluate(
+                account=account, snapshot=snapshot, reading=reading, now=now, writes=writes
+            )
+            run = account_sync_build(
                 account=account,
                 cycle_id=cycle_id,
                 started_at=now,
                 duration_seconds=time.monotonic() - clock,
                 ok=True,
                 reconciliation_error=reconciliation_error,
+                guards_error=guards_error[:500],
                 positions=len(reading.positions),
                 matched=prepared.matched if prepared else 0,
                 unmatched=prepared.unmatched if prepared else 0,
@@ -226,15 +250,14 @@ def account_sync(
                 events_opened=stored.events_opened if stored else 0,
                 events_gone=stored.events_gone if stored else 0,
             )
-            _sync_broadcast(account_id=account.pk, event="sync.completed")
+            writes.insert([run])
+            writes.flush()
+            _sync_broadcast(account_id=account.pk, event="sync.completed")  # after the commit
     except Exception as exc:
         _sync_failed(account=account, started_at=now, clock=clock, exc=exc, cycle_id=cycle_id)
         raise
 
-    guards_error = _guards_evaluate(account=account, snapshot=snapshot, reading=reading, now=now)
-    if guards_error:
-        account_sync_guards_failed(sync_id=run.pk, error=guards_error)
-    elif reading.deals is not None:
+    if not guards_error and reading.deals is not None:
         deals_cursor_advance(account_id=account.pk, to=now)
     return AccountSyncResult(
         account_id=account.pk,

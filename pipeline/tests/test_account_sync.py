@@ -105,3 +105,40 @@ def test_a_reconciliation_failure_still_moves_the_guards(account, gateway):
     state = GuardState.objects.get(account=account)
     assert state.drawdown_percent == Decimal("30.0000")
     assert state.status == "tripped"
+
+
+def _commit_mode(queries) -> str:
+    """How the sync's transaction committed, from its last statement (core.db.WriteBatch)."""
+    every = [q["sql"] for q in queries]
+    sync = every[: every.index("COMMIT")]  # (after it, the commit's callbacks may run tasks of their own)
+    assert sync.count("BEGIN") == 1, every  # one transaction, one commit
+    last = sync[-1]
+    assert 'INSERT INTO "reconciliation_accountsync"' in last  # the run record rides in the last statement
+    return "off" if "set_config('synchronous_commit', 'off', true)" in last else "on"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_routine_sync_commits_asynchronously_and_a_level_change_synchronously(account, gateway):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    gateway.open_positions = [position(1)]
+    start = timezone.now()
+    account_sync(account=account, gateway=gateway, now=start)  # first sync: the peak, the events
+    with CaptureQueriesContext(connection) as routine:
+        assert account_sync(account=account, gateway=gateway, now=start + timedelta(seconds=10)).ok
+    assert _commit_mode(routine) == "off"
+
+    gateway.balance = Decimal(
+        "9000.00"
+    )  # 10 % below the peak: the drawdown guard changes level, an alert opens
+    alerts = GuardAlert.objects.filter(account=account).count()
+    for seconds in (20, 30, 40):
+        with CaptureQueriesContext(connection) as moved:
+            assert account_sync(account=account, gateway=gateway, now=start + timedelta(seconds=seconds)).ok
+        if GuardAlert.objects.filter(account=account).count() > alerts:
+            break
+    else:
+        raise AssertionError("no guard alert opened")
+    assert _commit_mode(moved) == "on"
+    assert GuardState.objects.get(account=account).drawdown_level != "normal"

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import TradingAccount, User
+from core.db import WriteBatch
 from core.exceptions import ApplicationError, ConflictError
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from reconciliation.models import ACTIVE_EVENT, EventState, ReconciliationEvent
@@ -68,10 +69,13 @@ def _note_check(note: str, *, action: str) -> str:
     return note
 
 
-def events_apply(*, account: TradingAccount, conditions: list[Condition], now: datetime) -> EventChanges:
+def events_apply(
+    *, account: TradingAccount, conditions: list[Condition], now: datetime, writes: WriteBatch | None = None
+) -> EventChanges:
     """Bring the account's events in line with what one successful sync saw, whatever the number of events: a read
-    and, in the steady state, one UPDATE of last_seen_at; plus an INSERT when events open, an UPDATE when events
-    go, a bulk UPDATE when details change or gone events come back. Call inside the sync's transaction."""
+    and, in the steady state, one UPDATE of last_seen_at (handed to `writes`, the sync's batch, when given: nothing
+    later in the sync reads it); plus an INSERT when events open, an UPDATE when events go, a bulk UPDATE when
+    details change or gone events come back. Call inside the sync's transaction."""
     active = {
         event.fingerprint: event
         for event in ReconciliationEvent.objects.filter(account=account).filter(ACTIVE_EVENT)
@@ -119,7 +123,9 @@ def events_apply(*, account: TradingAccount, conditions: list[Condition], now: d
     if changes.opened:
         ReconciliationEvent.objects.bulk_create(changes.opened)
     # The steady case is one plain UPDATE; bulk_update (CASE per row and field) only for rows that really changed.
-    if still:
+    if still and writes is not None:
+        writes.update_queryset(ReconciliationEvent.objects.filter(pk__in=still), last_seen_at=now)
+    elif still:
         ReconciliationEvent.objects.filter(pk__in=still).update(last_seen_at=now)
     if gone:
         ReconciliationEvent.objects.filter(pk__in=[event.pk for event in gone]).update(gone_at=now)

@@ -10,7 +10,8 @@ hands it here. Two steps, so that no transaction waits on a terminal:
    events (opened / refreshed / gone), their live updates after commit.
 
 The number of queries is constant in the number of positions (bulk statements only): bot trades; positions upsert
-and delete, events read and touch; +1 when events open, +1 when bot trades change.
+(with the delete), events read and touch (the touch batched into the sync's last statement); +1 when events open,
++1 when bot trades change.
 Netting accounts (one position per symbol; the matcher groups bot trades by symbol) add their NetMatch rows: a read
 and a touch, + writes when a group changes (services/net_matches.py); a hedging account never touches them.
 """
@@ -29,6 +30,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models
 
 from accounts.models import MarginMode, TradingAccount
+from core.db import WriteBatch
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from integrations.mt5.errors import GatewayError
 from integrations.mt5.gateway import Mt5Gateway
@@ -392,21 +394,26 @@ _UPSERT_UPDATES = ", ".join(
 def _upsert_sql(count: int) -> str:
     columns = ", ".join(f.column for f in _UPSERT_FIELDS)
     row = "(" + ", ".join(["%s"] * len(_UPSERT_FIELDS)) + ")"
+    table = LivePosition._meta.db_table
+    account = LivePosition._meta.get_field("account").column
+    # The positions no longer open go in the same statement (a data-modifying WITH part: other rows than the
+    # insert's, so the two never touch the same row).
     return (
-        f"INSERT INTO {LivePosition._meta.db_table} ({columns}) VALUES {', '.join([row] * count)} "  # noqa: S608 - names from the model, values as parameters
+        f"WITH gone AS (DELETE FROM {table} WHERE {account} = %s AND NOT (ticket = ANY(%s))) "  # noqa: S608 - names from the model, values as parameters
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * count)} "
         f"ON CONFLICT ({_UPSERT_CONFLICT}) DO UPDATE SET {_UPSERT_UPDATES} "
         f"RETURNING {LivePosition._meta.pk.column}, ticket"
     )
 
 
-def _positions_upsert(rows: list[LivePosition]) -> None:
+def _positions_upsert(rows: list[LivePosition], *, account_id: int) -> None:
     """What `bulk_create(update_conflicts=True, unique_fields=[account, ticket], update_fields=_LIVE_UPDATE_FIELDS)`
-    sends, as one statement whose text is built once per row count. The ORM compiled and prepared every field of
+    sends (and the delete of the account's other positions), as one statement whose text is built once per row count. The ORM compiled and prepared every field of
     every row on every sync (cProfile: _positions_store 8.7 -> 4.0 ms per sync); here the values go to the driver as
     they are: the gateway already typed them (Decimal, aware UTC datetimes, int, str), and for these fields on
     PostgreSQL the ORM's preparation only checked that decimals are finite, which is kept. Each row gets its
     primary key back, as bulk_create gives it."""
-    params: list[Any] = []
+    params: list[Any] = [account_id, [row.ticket for row in rows]]
     for row in rows:
         values = [getattr(row, name) for name in _UPSERT_ATTNAMES]
         for index in _UPSERT_DECIMALS:  # the one check the ORM's preparation made: a finite number
@@ -425,7 +432,7 @@ def _positions_upsert(rows: list[LivePosition]) -> None:
 def _positions_store(
     *, account: TradingAccount, positions: Sequence[Position], outcome: _Outcome, now: datetime
 ) -> list[LivePosition]:
-    """Upsert the open positions and delete the ones no longer open: two statements whatever the count.
+    """Upsert the open positions and delete the ones no longer open: one statement whatever the count.
     Terminal data is already typed and checked by the gateway, so rows are not full_clean()ed one by one."""
     rows = []
     for position in positions:
@@ -455,8 +462,9 @@ def _positions_store(
             )
         )
     if rows:
-        _positions_upsert(rows)
-    LivePosition.objects.filter(account=account).exclude(ticket__in=[row.ticket for row in rows]).delete()
+        _positions_upsert(rows, account_id=account.pk)  # deletes the others too
+    else:
+        LivePosition.objects.filter(account=account).delete()
     return rows
 
 
@@ -505,9 +513,15 @@ def reconciliation_prepare(
 
 
 def reconciliation_store(
-    *, account: TradingAccount, prepared: ReconciliationOutcome, now: datetime
+    *,
+    account: TradingAccount,
+    prepared: ReconciliationOutcome,
+    now: datetime,
+    writes: WriteBatch | None = None,
 ) -> ReconciliationStored:
-    """Store what reconciliation_prepare concluded. Runs inside the caller's transaction."""
+    """Store what reconciliation_prepare concluded. Runs inside the caller's transaction; `writes` (the sync's
+    batch) takes the writes nothing reads back, sent with the sync's last statement. Events that open, come back
+    or go make the transaction commit synchronously."""
     outcome = prepared.outcome
     live = _positions_store(account=account, positions=prepared.positions, outcome=outcome, now=now)
     if outcome.netting or outcome.was_netting:
@@ -523,7 +537,9 @@ def reconciliation_store(
         for trade in outcome.changed_trades.values():
             trade.updated_at = now
         BotTrade.objects.bulk_update(list(outcome.changed_trades.values()), _BOT_TRADE_SYNC_FIELDS)
-    changes = events_apply(account=account, conditions=outcome.conditions, now=now)
+    changes = events_apply(account=account, conditions=outcome.conditions, now=now, writes=writes)
+    if writes is not None and (changes.opened or changes.reopened or changes.gone):
+        writes.require_durable()
     _event_broadcasts(account_id=account.pk, changes=changes)
     return ReconciliationStored(
         live_positions=live,

@@ -1,6 +1,7 @@
 """The live evaluation of an account's rule set on every fresh snapshot (issue #16 step 3), called by the guards
 inside their transaction, with the rows the guards' one locking query already brought (the assignment, its rule set
-and this state, joined): one INSERT or UPDATE of `AccountRulesState` per snapshot, nothing else.
+and this state, joined): one INSERT of `AccountRulesState` on its first snapshot, then one UPDATE per snapshot, sent
+with the account sync's last statement (`core.db.WriteBatch`) when the sync passes its batch; nothing else.
 
 The evaluation is `rules.evaluation.RulesState` (the one `rules_case` runs), kept as JSON between snapshots, so a
 snapshot costs O(1) plus its own deals, never a replay of history. A changed assignment (another rule set, initial
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from core.db import WriteBatch
 from core.exceptions import ApplicationError, PermissionDeniedError
 from core.readcache import account_reads_invalidate
 from rules import evaluation
@@ -32,8 +34,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LIFT_PERMISSION = "rules.lift_close_only"
+# The close-only fields are the operator's too (a lift): a sync writes them only when it sets close-only itself,
+# so a lift that commits while a sync is under way is never overwritten with the sync's older copy.
+_CLOSE_ONLY_FIELDS = ("close_only", "close_only_since")
+_OPERATOR_FIELDS = ("close_only_lifted_at", "close_only_lifted_by", "close_only_lift_reason")
 _SAVED_FIELDS = [
-    f.name for f in AccountRulesState._meta.local_fields if f.name not in ("account",) and not f.primary_key
+    f.name
+    for f in AccountRulesState._meta.local_fields
+    if not f.primary_key and f.name not in _CLOSE_ONLY_FIELDS + _OPERATOR_FIELDS
 ]
 
 
@@ -78,9 +86,11 @@ def account_rules_observe(
     equity: Decimal,
     deals: Iterable[DealLike],
     now: datetime,
+    writes: WriteBatch | None = None,
 ) -> RulesOutcome | None:
     """Evaluate one fresh snapshot under the account's rule set; None when it has none (or `classic`), or when the
-    snapshot is before the assignment's start. Saves the state row (one query)."""
+    snapshot is before the assignment's start. Saves the state row: one INSERT on its first snapshot, else one
+    UPDATE, which goes with the account sync's last statement when the sync passes its batch (`writes`)."""
     if assignment is None or assignment.rule_set.is_classic:
         return None
     rule_set = assignment.rule_set
@@ -130,10 +140,13 @@ def account_rules_observe(
         row.close_only_since = now
     row.last_snapshot_id = snapshot_id
     row.evaluated_at = now
+    fields = [*_SAVED_FIELDS, *(_CLOSE_ONLY_FIELDS if close_only_set else ())]
     if row._state.adding:
         row.save(force_insert=True)
+    elif writes is not None:
+        writes.update(row, fields)
     else:
-        row.save(update_fields=_SAVED_FIELDS)
+        row.save(update_fields=fields)
     if status_from != row.status or level_from != row.level:
         logger.info(
             "account %s rules: %s/%s → %s/%s", account_id, status_from, level_from, row.status, row.level
