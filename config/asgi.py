@@ -3,8 +3,16 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+# The web process pools its PostgreSQL connections (bounded; config/database.py): every request runs on its own
+# thread under ASGI, and persistent per-thread connections would grow with the number of concurrent requests.
+# Only for the settings of this process: processes it starts (or a test process that imported this module) keep
+# their own default, so a Celery worker never inherits a pool.
+_pool_defaulted = "DJANGO_DB_POOL" not in os.environ
+os.environ.setdefault("DJANGO_DB_POOL", "true")
 # Django must be set up before anything that imports models (consumers, routing).
 django_asgi_app = get_asgi_application()
+if _pool_defaulted:
+    del os.environ["DJANGO_DB_POOL"]
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

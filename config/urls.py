@@ -16,3 +16,4 @@ urlpatterns = [
 ]
 
 handler403 = "dashboard.views.permission_denied"
+handler500 = "core.errors.server_error"  # a database outage is a 503 there too

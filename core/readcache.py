@@ -7,12 +7,20 @@ commit — the sync calls it, and so does every service that changes what these 
 READ_CACHE_SECONDS, a backstop for a write that forgot to invalidate.
 
 With Redis down the reads come from the database: logged once (until Redis answers again), never an error.
+
+Who may read is cached too, so a cached read costs no query at all (docs/PERFORMANCE.md, "API"):
+- `principal_cached`: the signed-in user (JWT authentication) without its password hash, the password deferred;
+- `account_read_cached`: "user U may see account A" next to the account's cached read, in the same round trip.
+Both carry the *access epoch* (`access-epoch`), one random token for the whole site that `access_epoch_bump()` replaces
+whenever who-may-see-what can have changed (a user saved, group membership, an account's owner; accounts/signals.py),
+at once and again after commit. An entry of an older epoch is not used. Refusals are never cached.
 """
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import transaction
@@ -21,8 +29,12 @@ from redis.exceptions import RedisError
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+A = TypeVar("A")
+U = TypeVar("U")
 READ_CACHE_SECONDS = 5
 VERSION_SECONDS = 7 * 24 * 3600
+ACCESS_EPOCH_KEY = "access-epoch"
+ACCESS_SECONDS = 300  # a backstop; entries are invalidated by the epoch
 
 _down_logged = threading.Event()
 
@@ -43,30 +55,6 @@ def _cache_ok() -> None:
         logger.info("read cache available again")
 
 
-def account_cached(*, account_id: int, name: str, build: Callable[[], T], scope: str = "") -> T:
-    """The value of `build()` for this account's read `name` (and `scope`, when it depends on who asks), from the
-    cache when it is current. `build` must return picklable data (serialized output, not model instances)."""
-    value_key = f"acct-read:{account_id}:{name}:{scope}"
-    version_key = _version_key(account_id)
-    try:
-        found = cache.get_many([version_key, value_key])
-    except (RedisError, OSError) as exc:
-        _cache_failed(exc)
-        return build()
-    version = found.get(version_key, 0)
-    entry = found.get(value_key)
-    if entry is not None and entry[0] == version:
-        _cache_ok()
-        return entry[1]
-    value = build()
-    try:
-        cache.set(value_key, (version, value), timeout=READ_CACHE_SECONDS)
-        _cache_ok()
-    except (RedisError, OSError) as exc:
-        _cache_failed(exc)
-    return value
-
-
 def _bump(account_id: int) -> None:
     key = _version_key(account_id)
     try:
@@ -81,3 +69,97 @@ def _bump(account_id: int) -> None:
 def account_reads_invalidate(*, account_id: int) -> None:
     """Make the account's cached reads stale once the current transaction commits (at once outside one)."""
     transaction.on_commit(lambda: _bump(account_id))
+
+
+def _access_key(user_id: int, account_id: int) -> str:
+    return f"acct-access:{user_id}:{account_id}"
+
+
+def account_read_cached(
+    *, user_id: int, account_id: int, name: str, load_account: Callable[[], A], build: Callable[[A], T]
+) -> T:
+    """The account's read `name`, built by `build(account)` when not cached. `load_account()` is the access check
+    (it raises when the user may not see the account); it is skipped, with `build`, while both the read and the
+    user's access to the account are cached and current: one Redis round trip and no query for a cached read."""
+    value_key = f"acct-read:{account_id}:{name}:"
+    version_key = _version_key(account_id)
+    access_key = _access_key(user_id, account_id)
+    try:
+        found = cache.get_many([version_key, value_key, ACCESS_EPOCH_KEY, access_key])
+    except (RedisError, OSError) as exc:
+        _cache_failed(exc)
+        return build(load_account())
+    try:
+        epoch = _epoch_of(found)
+    except (RedisError, OSError) as exc:
+        _cache_failed(exc)
+        return build(load_account())
+    version = found.get(version_key, 0)
+    entry = found.get(value_key)
+    entry_current = entry is not None and entry[0] == version
+    if entry_current and found.get(access_key) == epoch:
+        _cache_ok()
+        return entry[1]  # type: ignore[no-any-return]
+    account = load_account()  # raises for a user who may not see it: nothing is cached then
+    value = entry[1] if entry_current else build(account)
+    try:
+        cache.set(access_key, epoch, timeout=ACCESS_SECONDS)
+        if not entry_current:
+            cache.set(value_key, (version, value), timeout=READ_CACHE_SECONDS)
+        _cache_ok()
+    except (RedisError, OSError) as exc:
+        _cache_failed(exc)
+    return value  # type: ignore[no-any-return]
+
+
+def principal_cached(*, user_id: Any, load: Callable[[], U], fields: list[str]) -> U:
+    """The user `load()` returns (a model instance that passed authentication), cached as its `fields` (never the
+    password hash) and rebuilt with `Model.from_db`, so a field left out loads from the database if anything
+    reads it. One Redis round trip and no query while current."""
+    key = f"principal:{user_id}"
+    try:
+        found = cache.get_many([ACCESS_EPOCH_KEY, key])
+    except (RedisError, OSError) as exc:
+        _cache_failed(exc)
+        return load()
+    try:
+        epoch = _epoch_of(found)
+    except (RedisError, OSError) as exc:
+        _cache_failed(exc)
+        return load()
+    entry = found.get(key)
+    if entry is not None and entry[0] == epoch:
+        model, values = entry[1], entry[2]
+        return model.from_db(None, fields, [values[f] for f in fields])  # type: ignore[no-any-return]
+    user = load()
+    try:
+        cache.set(key, (epoch, type(user), {f: getattr(user, f) for f in fields}), timeout=ACCESS_SECONDS)
+        _cache_ok()
+    except (RedisError, OSError) as exc:
+        _cache_failed(exc)
+    return user
+
+
+def _bump_epoch() -> None:
+    try:
+        cache.set(ACCESS_EPOCH_KEY, uuid.uuid4().hex, timeout=None)
+    except (RedisError, OSError) as exc:
+        _cache_failed(exc)
+
+
+def _epoch_of(found: dict[str, Any]) -> str:
+    """The current access epoch: a random token, so an epoch key lost to eviction and started again never matches
+    the entries of an earlier one (a counter restarting at 1 would)."""
+    epoch = found.get(ACCESS_EPOCH_KEY)
+    if epoch is None:
+        cache.add(ACCESS_EPOCH_KEY, uuid.uuid4().hex, timeout=None)
+        epoch = cache.get(ACCESS_EPOCH_KEY)
+    return str(epoch)
+
+
+def access_epoch_bump() -> None:
+    """Who may see what may have changed: forget every cached principal and access decision, now (so this
+    transaction's own later reads see it) and again after commit (a read between the two may have re-cached
+    what the database still held)."""
+    _bump_epoch()
+    transaction.on_commit(_bump_epoch)

@@ -87,6 +87,7 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
     tz: str | None
     audience: Any
     groups_joined: set[str]
+    _summary_task: "asyncio.Task[None] | None" = None
 
     async def connect(self) -> None:
         self.groups_joined = set()
@@ -109,9 +110,10 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
         self._recheck_task = asyncio.create_task(self._recheck_loop())
 
     async def disconnect(self, code: int) -> None:
-        task = getattr(self, "_recheck_task", None)
-        if task is not None:
-            task.cancel()
+        for name in ("_recheck_task", "_summary_task"):
+            task = getattr(self, name, None)
+            if task is not None:
+                task.cancel()
         for group in list(getattr(self, "groups_joined", ())):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -209,12 +211,38 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
         if html.strip():
             await self.send(text_data=html)
 
+    def _summary_soon(self) -> None:
+        """The overview's fleet summary follows its rows, coalesced: a socket asks for at most one summary per
+        LIVE_SUMMARY_SECONDS, at the end of the period (so it includes every change of the period), and the
+        periods are aligned on the clock, so all the sockets of this process with the same audience share one
+        rendering (two aggregate queries) per period however many syncs happened in it."""
+        if self._summary_task is None:
+            self._summary_task = asyncio.create_task(self._summary_push())
+
+    async def _summary_push(self) -> None:
+        period = float(settings.LIVE_SUMMARY_SECONDS)
+        now = time.time()
+        bucket = int(now // period) + 1
+        try:
+            await asyncio.sleep(bucket * period - now)
+        finally:
+            self._summary_task = None  # a change from now on asks for the next period's summary
+        user = self.user
+        key = ("fleet-summary", bucket, self.audience)
+        try:
+            html = await _renders.get(key, lambda: live.render_fleet_summary(user=user))
+        except Exception:
+            logger.exception("live fleet summary could not be rendered")
+            return
+        await self.send(text_data=html)
+
     async def _account_changed(self, message: dict[str, Any]) -> None:
         account_id = message.get("account_id")
         if account_id is None or not self._may_hear(account_id):
             return
         user, tz = self.user, self.tz
         if self.view.kind == "overview":
+            self._summary_soon()
             await self._push(
                 f"row-{account_id}",
                 message,

@@ -64,6 +64,13 @@ def render_overview_row(*, user: User, account_id: int, tz: str | None) -> str:
     return _render("dashboard/partials/_overview_row.html", {"account": account}, tz=tz)
 
 
+def render_fleet_summary(*, user: User) -> str:
+    """The overview's summary cards (counts and totals only: no time in it, so no time zone)."""
+    from dashboard.selectors.overview import fleet_summary
+
+    return _render("dashboard/overview.html#fleet-summary", {"summary": fleet_summary(user=user)}, tz=None)
+
+
 def render_account_live(*, user: User, account_id: int, tz: str | None) -> str:
     from dashboard.views import account_context
 

@@ -28,6 +28,7 @@ from dashboard.selectors.account import (
 )
 from dashboard.selectors.alerts import BANNER_LIMIT, guard_banner_accounts
 from dashboard.selectors.overview import OverviewFilters, fleet_summary, overview_accounts, overview_filter
+from ea.selectors import ea_status_for_account
 from guards.selectors import account_close_allowed
 from guards.services import guard_reset
 from guards.services.manual_close import manual_close_request, request_fingerprint_for
@@ -94,6 +95,7 @@ def account_context(*, user: User, account: TradingAccount, **extra: Any) -> dic
         "guard": account_guard_panel(account=account),
         "syncs": account_syncs_recent(account=account),
         "bot_trades": account_bot_trades_recent(account=account),
+        "ea": ea_status_for_account(account=account),  # None (and no query) unless the account is on `ea`
         "chart_windows": list(CHART_WINDOWS),
         "may_reset": user.is_operator,
         "reset_form": extra.pop("reset_form", None) or GuardResetForm(),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.database import configure_connections
 from config.env import env
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -69,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A view outside DRF that meets a refused/lost database connection answers 503 + Retry-After (core/errors.py).
+    "core.errors.DatabaseUnavailableMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -104,7 +107,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker, beat and the demo write concurrently in `make run`: wait for the lock instead of failing, and
     # take it when a transaction starts so two writers never deadlock upgrading read locks.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
+# Workers: a persistent connection per thread; the web process (ASGI): a bounded pool (config/database.py).
+DATABASES["default"] = configure_connections(
+    DATABASES["default"], conn_max_age=env.int("DJANGO_CONN_MAX_AGE", default=60)
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -184,6 +190,8 @@ CHANNEL_LAYERS = {
 }
 # Live pages: how often an open socket re-checks that its user may still see what it receives.
 LIVE_ACCESS_RECHECK_SECONDS = env.float("LIVE_ACCESS_RECHECK_SECONDS", default=30.0)
+# The overview's fleet summary is pushed at most once per this many seconds per socket (dashboard/consumers.py).
+LIVE_SUMMARY_SECONDS = env.float("LIVE_SUMMARY_SECONDS", default=1.0)
 
 # Celery: late acknowledgement + re-queue on worker loss, so a killed worker's task runs again; the services
 # it calls are idempotent (per-account locks, unique event keys, close intents).
@@ -205,7 +213,7 @@ CELERY_TASK_ALWAYS_EAGER = False
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "core.api.auth.CachedJWTAuthentication",  # simplejwt's, the user from the shared cache (core/readcache.py)
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

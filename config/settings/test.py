@@ -6,6 +6,7 @@ import os
 # DJANGO_DEBUG defaults to off; every value tests depend on is overridden below anyway.
 os.environ.setdefault("DJANGO_DEBUG", "true")
 
+from config.database import configure_connections
 from config.env import env
 from config.settings.base import *  # noqa: F403
 from config.settings.base import BASE_DIR
@@ -18,6 +19,8 @@ CSRF_COOKIE_SECURE = False
 
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/mt5guard")}
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_mt5guard")}
+# Pooled only in a web process that asks for it (the API benchmark's daphne, the pool's own tests).
+DATABASES["default"] = configure_connections(DATABASES["default"], conn_max_age=0)
 
 # A dedicated Redis database for tests so a running development stack is never disturbed.
 TEST_REDIS_URL = env("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")

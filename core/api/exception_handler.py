@@ -6,39 +6,31 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import OperationalError
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler
 
+from core.errors import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE_MESSAGE, is_database_unavailable
 from core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 
 
-DATABASE_RETRY_AFTER_SECONDS = 5
-
-
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         return Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
-    if isinstance(exc, OperationalError):
+    if is_database_unavailable(exc):
         # The database is down or out of connections: a 503 the client may retry, not a 500.
-        logger.error(
-            "database unavailable answering %s: %s",
-            context.get("request").path if context.get("request") else "?",
-            exc,
-        )
+        request = context.get("request")
+        retry_after = DATABASE_RETRY_AFTER_SECONDS
+        path = request.path if request is not None else "?"
+        logger.error("database unavailable answering %s: %s", path, exc)
         response = Response(
-            {
-                "message": "The database is unavailable; retry shortly.",
-                "extra": {"retry_after": DATABASE_RETRY_AFTER_SECONDS},
-            },
-            status=503,
+            {"message": DATABASE_UNAVAILABLE_MESSAGE, "extra": {"retry_after": retry_after}}, status=503
         )
-        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        response["Retry-After"] = str(retry_after)
         return response
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))

@@ -7,6 +7,7 @@ builds the page envelope of a list view written as a plain APIView.
 
 from typing import Any
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, inline_serializer
 from rest_framework import serializers
@@ -79,3 +80,9 @@ def paginated(serializer: type[serializers.Serializer], name: str) -> serializer
 class PageParametersSerializer(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=1, help_text="Rows per page.")
     offset = serializers.IntegerField(required=False, min_value=0, help_text="Rows to skip.")
+
+
+class CachedJWTScheme(SimpleJWTScheme):
+    """core.api.auth.CachedJWTAuthentication is simplejwt's bearer token: the same security scheme."""
+
+    target_class = "core.api.auth.CachedJWTAuthentication"

@@ -61,3 +61,43 @@ def test_the_token_endpoint_is_stricter(api_client, trader, low_rates, monkeypat
     for _ in range(2):
         assert api_client.post(url, credentials, format="json").status_code == 200
     _assert_throttled(api_client.post(url, credentials, format="json"))
+
+
+def test_refused_requests_do_not_count_and_the_window_slides(api_client, trader, low_rates, monkeypatch):
+    """3/min: three requests, refusals while the budget is spent (not counted), and the budget back once the
+    first requests have left the trailing minute."""
+    from core.api import throttling
+
+    clock = {"now": 6_000_000.0}  # the start of a minute window
+    monkeypatch.setattr(throttling._SlidingWindow, "timer", lambda self: clock["now"])
+    api_client.force_authenticate(trader)
+    url = reverse("accounts-api:me")
+    for _ in range(3):
+        assert api_client.get(url).status_code == 200
+    clock["now"] += 10
+    for _ in range(5):
+        refused = api_client.get(url)
+        _assert_throttled(refused)
+    # The window's three count as spread over it: the next window, and a third of it (3 x 2/3 + 1 = 3), so 70 s;
+    # conservative (exactly, the three of t=0 leave the trailing minute at t=60).
+    assert int(refused["Retry-After"]) == 70
+    clock["now"] += 71  # t=81: the previous window weighs 3 x (1 - 21/60) = 1.95 → one more fits, not two
+    assert api_client.get(url).status_code == 200
+    _assert_throttled(api_client.get(url))
+
+
+@pytest.mark.parametrize(
+    ("previous", "current", "elapsed", "expected"),
+    [
+        (0, 3, 10, 70),  # this window is full: wait for the next, then for a third of it
+        (3, 0, 10, 10),  # the previous window still weighs 3 x 5/6 + 1 > 3 until a third of this one
+        (3, 1, 40, 0),  # it already fits
+        (0, 0, 0, 0),
+    ],
+)
+def test_the_wait_until_a_request_fits(previous, current, elapsed, expected):
+    from core.api.throttling import sliding_window_wait
+
+    wait = sliding_window_wait(limit=3, duration=60, elapsed=elapsed, previous=previous, current=current)
+
+    assert wait == pytest.approx(expected)

@@ -1,5 +1,7 @@
 """The pages' live socket: who may connect, what each user hears, and access lost while connected."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -50,7 +52,8 @@ async def test_a_trader_may_not_open_another_traders_account_page(trader, other_
     assert code == 4403
 
 
-async def test_overview_receives_the_row_of_a_synced_account_as_html(trader, other_trader):
+async def test_overview_receives_the_row_of_a_synced_account_as_html(settings, trader, other_trader):
+    settings.LIVE_SUMMARY_SECONDS = 60  # the summary that follows is another test's
     mine = await _account(trader, 31)
     theirs = await _account(other_trader, 32)
     communicator, connected, _ = await _connect(trader)
@@ -105,4 +108,71 @@ async def test_a_trader_who_loses_an_account_stops_receiving_it(settings, trader
         {"type": "sync_completed", "event": "sync.completed", "uid": "lost", "account_id": mine.pk},
     )
     assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
+
+
+async def _received_within(communicator, seconds: float) -> list[str]:
+    """Every frame until the socket has been quiet for `seconds` (receive_from's timeout would end the app)."""
+    frames = []
+    while not await communicator.receive_nothing(timeout=seconds):
+        frames.append(await communicator.receive_from())
+    return frames
+
+
+async def test_the_fleet_summary_follows_the_rows_once_per_period(settings, support, trader, monkeypatch):
+    import time
+
+    from dashboard import live
+
+    period = settings.LIVE_SUMMARY_SECONDS = 0.5
+    summaries_rendered = []
+    render_summary = live.render_fleet_summary
+
+    def counted(**kwargs):
+        summaries_rendered.append(kwargs)
+        return render_summary(**kwargs)
+
+    monkeypatch.setattr(live, "render_fleet_summary", counted)
+    first = await _account(trader, 61)
+    sockets = [(await _connect(support))[0] for _ in range(2)]  # two open overviews of the same audience
+    layer = get_channel_layer()
+    await asyncio.sleep(period - time.time() % period + 0.02)  # just after a period starts
+    for n in range(3):  # three syncs inside one period: three rows, one summary
+        await layer.group_send(
+            STAFF_GROUP,
+            {"type": "sync_completed", "event": "sync.completed", "uid": f"s{n}", "account_id": first.pk},
+        )
+    for communicator in sockets:
+        frames = await _received_within(communicator, 1.0)
+        summaries = [f for f in frames if 'id="fleet-summary"' in f]
+        assert len([f for f in frames if f'id="overview-account-{first.pk}"' in f]) == 3
+        assert len(summaries) == 1
+        assert 'Accounts</span><span class="value num">1<' in summaries[0]
+    assert len(summaries_rendered) == 1  # one rendering for both sockets
+
+    second = await _account(trader, 62)  # the fleet grew: the next sync's summary says so
+    await layer.group_send(
+        STAFF_GROUP,
+        {"type": "sync_completed", "event": "sync.completed", "uid": "s9", "account_id": second.pk},
+    )
+    summaries = [f for f in await _received_within(sockets[0], 1.0) if 'id="fleet-summary"' in f]
+    assert len(summaries) == 1
+    assert 'Accounts</span><span class="value num">2<' in summaries[0]
+    for communicator in sockets:
+        await communicator.disconnect()
+
+
+async def test_a_trader_hears_the_summary_of_their_own_accounts_only(settings, trader, other_trader):
+    settings.LIVE_SUMMARY_SECONDS = 0.2
+    mine = await _account(trader, 71)
+    await _account(other_trader, 72)
+    communicator, connected, _ = await _connect(trader)
+    assert connected
+    await get_channel_layer().group_send(
+        account_group(mine.pk),
+        {"type": "sync_completed", "event": "sync.completed", "uid": "t1", "account_id": mine.pk},
+    )
+    summaries = [f for f in await _received_within(communicator, 1.0) if 'id="fleet-summary"' in f]
+    assert len(summaries) == 1
+    assert 'Accounts</span><span class="value num">1<' in summaries[0]
     await communicator.disconnect()

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -78,6 +79,8 @@ def ea_commands(request: HttpRequest, link: EaLink) -> HttpResponse:
         commands = services.ea_commands_fetch(link=link)
         if commands or time.monotonic() >= deadline:
             break
+        if not connection.in_atomic_block:
+            connection.close()  # wait without holding one of the web process's pooled connections
         time.sleep(LONG_POLL_STEP_SECONDS)
     return JsonResponse(
         {

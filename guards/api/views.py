@@ -15,7 +15,7 @@ from accounts.selectors import trading_account_get_for_user
 from core.api.auth import authenticated_user
 from core.api.pagination import StrictLimitOffsetPagination
 from core.api.schema import paginated
-from core.readcache import account_cached
+from core.readcache import account_read_cached
 from guards.api.serializers import (
     AlertLedgerOutputSerializer,
     AlertListFilterSerializer,
@@ -52,11 +52,13 @@ class AccountGuardStatusApi(APIView):
 
     @extend_schema(operation_id="account_guards", responses=GuardStatusOutputSerializer, tags=["guards"])
     def get(self, request: Request, account_id: int) -> Response:
-        account = trading_account_get_for_user(user=authenticated_user(request), account_id=account_id)
-        data = account_cached(
-            account_id=account.pk,
+        user = authenticated_user(request)
+        data = account_read_cached(
+            user_id=user.pk,
+            account_id=account_id,
             name="guards",
-            build=lambda: GuardStatusOutputSerializer(account_guard_status(account=account)).data,
+            load_account=lambda: trading_account_get_for_user(user=user, account_id=account_id),
+            build=lambda account: GuardStatusOutputSerializer(account_guard_status(account=account)).data,
         )
         return Response(data)
 

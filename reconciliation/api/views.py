@@ -13,11 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import TradingAccount
 from accounts.selectors import trading_account_get_for_user
 from core.api.auth import authenticated_user
 from core.api.pagination import StrictLimitOffsetPagination
 from core.api.schema import paginated
-from core.readcache import account_cached
+from core.readcache import account_read_cached
 from reconciliation.api.serializers import (
     BotTradeCloseInputSerializer,
     BotTradeListFilterSerializer,
@@ -156,13 +157,21 @@ class AccountPositionsApi(APIView):
         operation_id="account_positions", responses=PositionListOutputSerializer, tags=["reconciliation"]
     )
     def get(self, request: Request, account_id: int) -> Response:
-        account = trading_account_get_for_user(user=authenticated_user(request), account_id=account_id)
+        user = authenticated_user(request)
 
-        def build() -> dict[str, Any]:
+        def build(account: TradingAccount) -> dict[str, Any]:
             read = account_positions_read(account=account)
             return PositionListOutputSerializer(read, context={"divergences": read["divergences"]}).data
 
-        return Response(account_cached(account_id=account.pk, name="positions", build=build))
+        return Response(
+            account_read_cached(
+                user_id=user.pk,
+                account_id=account_id,
+                name="positions",
+                load_account=lambda: trading_account_get_for_user(user=user, account_id=account_id),
+                build=build,
+            )
+        )
 
 
 class AccountReconciliationApi(APIView):
@@ -175,12 +184,14 @@ class AccountReconciliationApi(APIView):
         tags=["reconciliation"],
     )
     def get(self, request: Request, account_id: int) -> Response:
-        account = trading_account_get_for_user(user=authenticated_user(request), account_id=account_id)
+        user = authenticated_user(request)
         return Response(
-            account_cached(
-                account_id=account.pk,
+            account_read_cached(
+                user_id=user.pk,
+                account_id=account_id,
                 name="reconciliation",
-                build=lambda: (
+                load_account=lambda: trading_account_get_for_user(user=user, account_id=account_id),
+                build=lambda account: (
                     ReconciliationStatusOutputSerializer(account_reconciliation_status(account=account)).data
                 ),
             )

@@ -110,14 +110,60 @@ def test_a_sync_that_changes_equity_updates_the_overview_row_without_a_reload(li
     page.evaluate("window.__marker = 'no reload'")
     equity = page.locator(f"#overview-account-{tess.account.pk} [data-field=equity]")
     expect(equity).to_have_text("10,000.00")
+    total_equity = page.locator("#fleet-summary .stat.wide .value")
+    expect(total_equity).to_contain_text("10,000.00")
 
     tess.terminal.sim_open_manual("EURUSD", "buy", "1.00")
     tess.terminal.sim_set_price("EURUSD", "1.08000", "1.08010")
     _sync(tess)
 
     expect(equity).not_to_have_text("10,000.00", timeout=5000)
+    # the summary cards follow (coalesced: at most one push per LIVE_SUMMARY_SECONDS)
+    expect(total_equity).not_to_contain_text("10,000.00", timeout=5000)
+    expect(total_equity).to_contain_text(equity.inner_text())
     assert page.evaluate("window.__marker") == "no reload"
     screenshot(page, "overview-live")
+
+
+def test_repeated_failed_logins_end_on_the_styled_lockout_page(
+    live_asgi, browser, browser_context_args, people
+):
+    from django.conf import settings
+
+    page = browser.new_context(**browser_context_args).new_page()
+    page.goto(f"{live_asgi}/login/")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        page.fill("#id_username", "tess")
+        page.fill("#id_password", "wrong")
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+    expect(page.locator("h1")).to_have_text("Locked out")
+    expect(page.locator(".topbar .brand")).to_be_visible()  # the site's layout, not a bare page
+    expect(page.locator(".card.login [role=alert]")).to_contain_text("Too many failed login attempts")
+    assert page.evaluate("getComputedStyle(document.querySelector('.card')).display") != "inline"
+    screenshot(page, "locked-out")
+
+
+def test_an_ea_account_page_shows_the_eas_health(live_asgi, log_in, people):
+    from accounts.models import GatewayBackend
+    from ea.services import ea_link_create
+
+    account = TradingAccountFactory(owner=people["trader"], backend=GatewayBackend.EA)
+    link, _key = ea_link_create(account=account)
+    link.latest_push = {
+        "terminal": {"connected": True, "trade_allowed": True, "ping_last": 38_500, "build": 4755}
+    }
+    link.last_push_at, link.ea_version, link.pushes_accepted = timezone.now(), "1.0.0", 42
+    link.save()
+
+    page = log_in("tess", "trader-pass-123")
+    page.goto(f"{live_asgi}/accounts/{account.pk}/")
+    panel = page.locator("#account-ea")
+    expect(panel.locator("[data-field=ea-health]")).to_have_text("ok")
+    expect(panel.locator("[data-field=ea-version]")).to_have_text("1.0.0")
+    expect(panel).to_contain_text("42 accepted")
+    panel.scroll_into_view_if_needed()
+    screenshot(page, "account-ea")
 
 
 def test_a_new_divergence_appears_live_and_support_resolves_it_for_the_owner_to_see(
