@@ -170,8 +170,10 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
         access = self._access()
         return marker if access is None else "\n".join(sorted(access))
 
-    async def _join(self, groups: set[str]) -> None:
-        for group in groups - self.groups_joined:
+    async def _join(self, groups: set[str], *, refresh: bool = False) -> None:
+        """`refresh` adds every group again: the channel layer forgets a membership after its group expiry (a day)
+        and all of them when Redis restarts empty, while the socket itself may stay open."""
+        for group in groups if refresh else groups - self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         for group in self.groups_joined - groups:
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -192,7 +194,7 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
                 await self._join(set())
                 await self.close(code=4403)
                 return
-            await self._join(access)
+            await self._join(access, refresh=True)
             await asyncio.sleep(interval)
 
     def _may_hear(self, account_id: Any) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.db import InterfaceError, OperationalError
 
 from accounts.models import TradingAccount
 from accounts.selectors import trading_account_gateway
@@ -27,6 +28,11 @@ logger = logging.getLogger(__name__)
 LIQUIDATION_RETRY_SECONDS = 5
 LIQUIDATION_MAX_RETRIES = 60  # five minutes of re-checks/closing attempts; every sync also re-dispatches
 RECOVERY_MIN_AGE_SECONDS = 30
+# The database gone (down, restarting, a dropped connection): a closing task tries again every few seconds instead
+# of dying, so a liquidation resumes within seconds of the database's return rather than at the next recovery pass.
+# Its intents were written ahead, so a retry re-reads the terminal before sending anything again.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+DATABASE_RETRY = {"autoretry_for": DATABASE_UNAVAILABLE, "default_retry_delay": 5, "retry_jitter": False}
 GUARDS_PERIODIC_TASKS = [
     {
         "name": "guards: complete close intents",
@@ -49,6 +55,7 @@ def _gateway_for(account: TradingAccount) -> Mt5Gateway:
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=LIQUIDATION_MAX_RETRIES,
+    **DATABASE_RETRY,
 )
 def account_liquidate_task(self: Any, account_id: int, trip_id: str) -> str:
     account = TradingAccount.objects.filter(pk=account_id).first()
@@ -69,6 +76,8 @@ def account_liquidate_task(self: Any, account_id: int, trip_id: str) -> str:
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,
+    max_retries=LIQUIDATION_MAX_RETRIES,
+    **DATABASE_RETRY,
 )
 def account_positions_close_task(account_id: int, trigger: str, trigger_key: str, tickets: list[int]) -> int:
     account = TradingAccount.objects.filter(pk=account_id).first()
@@ -85,7 +94,12 @@ def account_positions_close_task(account_id: int, trigger: str, trigger_key: str
 
 
 @shared_task(
-    name="guards.tasks.close_intent_retry", ignore_result=True, acks_late=True, reject_on_worker_lost=True
+    name="guards.tasks.close_intent_retry",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=LIQUIDATION_MAX_RETRIES,
+    **DATABASE_RETRY,
 )
 def close_intent_retry_task(intent_id: int) -> str:
     intent = CloseIntent.objects.filter(pk=intent_id).select_related("account").first()
@@ -120,6 +134,7 @@ MANUAL_CLOSE_MAX_RETRIES = 12
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=MANUAL_CLOSE_MAX_RETRIES,
+    **DATABASE_RETRY,
 )
 def manual_close_execute_task(self: Any, request_id: int) -> int:
     """Send the closes of a manual close request (queued after its commit). A terminal that cannot even list the

@@ -111,6 +111,37 @@ async def test_a_trader_who_loses_an_account_stops_receiving_it(settings, trader
     await communicator.disconnect()
 
 
+def forget_groups() -> None:
+    import redis
+    from django.conf import settings as django_settings
+
+    client = redis.Redis.from_url(django_settings.TEST_REDIS_URL)
+    keys = list(client.scan_iter(match="*group:*"))
+    assert keys, "the socket's groups should be in Redis"
+    client.delete(*keys)
+
+
+async def test_a_socket_whose_group_membership_the_channel_layer_lost_hears_again_after_a_recheck(
+    settings, support
+):
+    """Redis restarted empty (or the layer's group expiry passed) while the socket stayed open: the re-check adds
+    every group again, so pushes to the open page resume instead of stopping silently."""
+    settings.LIVE_ACCESS_RECHECK_SECONDS = 0.2
+    account = await _account(support, 42)
+    communicator, connected, _ = await _connect(support)
+    assert connected
+    layer = get_channel_layer()
+    forget_groups()  # what a Redis restart does: every group forgotten, the socket still open
+    await communicator.receive_nothing(timeout=0.8)  # a re-check passes
+    await layer.group_send(
+        STAFF_GROUP,
+        {"type": "sync_completed", "event": "sync.completed", "uid": "after-flush", "account_id": account.pk},
+    )
+    frames = await _received_within(communicator, 1.0)
+    assert any(f'id="overview-account-{account.pk}"' in frame for frame in frames)
+    await communicator.disconnect()
+
+
 async def _received_within(communicator, seconds: float) -> list[str]:
     """Every frame until the socket has been quiet for `seconds` (receive_from's timeout would end the app)."""
     frames = []

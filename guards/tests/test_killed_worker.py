@@ -163,3 +163,40 @@ def test_recovery_skips_an_intent_another_worker_is_driving(
         thread.join()
     assert terminal.order_sends[ticket] == 0  # left to the holder of the lock
     assert CloseIntent.objects.get().state == IntentState.PENDING
+
+
+def test_a_liquidation_task_that_finds_the_database_gone_is_retried_shortly_not_dropped(
+    account, sim, terminal, gateway, clock, monkeypatch
+):
+    """Found by `make chaos` (PostgreSQL stopped mid-liquidation): the task's retry ran while the database was still
+    down, died of the OperationalError, and the positions waited for the periodic recovery (~45 s after the database
+    was back). Now such a task is retried every 5 s; the write-ahead intents keep it to one order per position."""
+    from celery.exceptions import Retry
+    from django.db import OperationalError
+
+    tickets, trip_id = _tripped(account, sim)
+    real_liquidate = tasks.services.account_liquidate
+    calls = []
+
+    def database_down_once(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise OperationalError("connection to server failed: Connection refused")
+        return real_liquidate(**kwargs)
+
+    monkeypatch.setattr(tasks.services, "account_liquidate", database_down_once)
+    monkeypatch.setattr(tasks, "_gateway_for", lambda acc: gateway)
+    scheduled = []
+    monkeypatch.setattr(tasks.account_liquidate_task, "apply_async", lambda *a, **kw: scheduled.append(kw))
+    task = tasks.account_liquidate_task
+    task.push_request(args=[account.pk, trip_id], retries=0, called_directly=False, is_eager=False)
+    try:
+        with pytest.raises(Retry):
+            task.run(account.pk, trip_id)
+    finally:
+        task.pop_request()
+    assert scheduled[0]["countdown"] == 5  # the same message again, five seconds on
+
+    tasks.account_liquidate_task(account.pk, trip_id)  # that retry, with the database back
+    assert sim.sim_find_positions() == []
+    assert {t: terminal.order_sends[t] for t in tickets} == dict.fromkeys(tickets, 1)
