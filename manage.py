@@ -2,15 +2,19 @@
 import os
 import sys
 
-# Pure case commands need no server, database or secret (config/settings/casefiles.py).
-CASE_COMMANDS = {"reconcile_case", "size_case", "rules_case"}
+# Pure case commands need no server, database or secret (config/settings/casefiles.py); the scenario runner needs
+# only the local PostgreSQL (config/settings/scenarios.py).
+SETTINGS_FOR_COMMAND = {
+    "reconcile_case": "config.settings.casefiles",
+    "size_case": "config.settings.casefiles",
+    "rules_case": "config.settings.casefiles",
+    "run_scenario": "config.settings.scenarios",
+}
 
 
 def main() -> None:
-    offline = len(sys.argv) > 1 and sys.argv[1] in CASE_COMMANDS
-    os.environ.setdefault(
-        "DJANGO_SETTINGS_MODULE", "config.settings.casefiles" if offline else "config.settings.base"
-    )
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_FOR_COMMAND.get(command, "config.settings.base"))
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

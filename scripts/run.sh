@@ -31,6 +31,28 @@ MSG
 fi
 echo "Using Redis at $REDIS_URL"
 
+# PostgreSQL: the sync writes in PostgreSQL statements (one batched statement per sync, upserts), as in production.
+db_answers() { $BIN/python -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=2).close()" "$1" 2>/dev/null; }
+if [ -z "${DATABASE_URL:-}" ]; then
+  if db_answers "postgresql://postgres@127.0.0.1:5432/postgres"; then
+    $BIN/python - <<'PY'
+import psycopg
+with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+    if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'mt5guard'").fetchone():
+        conn.execute("CREATE DATABASE mt5guard")
+PY
+    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/mt5guard"
+  else
+    cat >&2 <<MSG
+PostgreSQL is needed and none answers on 127.0.0.1:5432 as user postgres:
+  - set DATABASE_URL to a PostgreSQL database you have (postgres://USER:PASSWORD@HOST:5432/NAME), or
+  - install one: sudo apt-get install postgresql, allow local trust (or set DATABASE_URL), then run make run again.
+MSG
+    exit 1
+  fi
+fi
+echo "Using PostgreSQL from DATABASE_URL"  # (not printed: it may hold a password)
+
 export MT5_BRIDGE_SECRET="${MT5_BRIDGE_SECRET:-development-bridge-secret}"
 export MT5_BRIDGE_URL="${MT5_BRIDGE_URL:-http://127.0.0.1:18812}"
 
