@@ -15,7 +15,7 @@ more bot trade has no position (missing). Uses the test settings' Redis (TEST_RE
 
 Also printed, in the same run:
 * the floor: the minimum database work of the same syncs (the snapshot insert, the upsert of the account's
-  positions and the run record, as plain SQL on a bare psycopg2 connection, one transaction each, values prepared
+  positions and the run record, as plain SQL on a bare connection of the driver, one transaction each, values prepared
   beforehand), once committed synchronously and once with `synchronous_commit = off`, and the ratio full / floor;
 * the guard state as production has it after an hour: the market guard's spread memory of each symbol filled with
   an hour of readings (`--history-seconds`, one per 10 s) before the first pass;
@@ -308,11 +308,9 @@ def _floor_inputs(accounts: list) -> list[tuple[tuple[str, list], tuple[str, lis
 
 
 def _floor(inputs: list, *, synchronous: bool) -> float:
-    """Seconds for the floor's transactions of every account on a bare psycopg2 connection (no Django)."""
-    import psycopg2
-
-    params = connection.get_connection_params()
-    raw = psycopg2.connect(**params)
+    """Seconds for the floor's transactions of every account on a bare connection of Django's driver (psycopg 3,
+    with the same connection parameters; no Django in the way)."""
+    raw = connection.Database.connect(**connection.get_connection_params())
     try:
         with raw.cursor() as cursor:
             started = time.perf_counter()

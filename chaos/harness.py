@@ -229,6 +229,12 @@ class Stack:
         command = COMMANDS[kind](self)
         if kind == "beat":
             command = [*command[:-1], str(self.workdir / name)]
+        if kind == "worker":
+            command = [
+                *command,
+                "-n",
+                f"{name}@%h",
+            ]  # a node name of its own, as a second machine's worker has
         log = (self.workdir / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(  # noqa: S603 - our own venv
             command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

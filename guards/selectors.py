@@ -1,12 +1,14 @@
 """Reads for the guards. `account_is_halted` is what sizing and order entry ask before any new position."""
 
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet, Subquery
+from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone as dj_timezone
 
 from accounts.models import TradingAccount, User
@@ -104,30 +106,33 @@ class MarketReadingNeeds:
     timeframe: int
 
 
+@functools.cache
+def _market_needs_sql() -> str:
+    """The one statement of guard_market_needs, written once per process (it runs on every sync that holds
+    positions; the ORM compiled the same two sub-selects every time)."""
+    settings_table, override_table = GuardSettings._meta.db_table, AccountGuardSettings._meta.db_table
+    account = AccountGuardSettings._meta.get_field("account").column
+    return (
+        "SELECT g.market_guard_enabled, g.market_gap_timeframe, o.market_guard_enabled, o.market_gap_timeframe "  # noqa: S608 - names from the models, values as parameters
+        f"FROM (SELECT 1) AS one LEFT JOIN {settings_table} g ON g.id = %s "
+        f"LEFT JOIN {override_table} o ON o.{account} = %s"
+    )
+
+
 def guard_market_needs(*, account: TradingAccount) -> MarketReadingNeeds:
     """What the market guard needs read from the terminal (is it on; which bars), in one query: the account's
     override where it has a value, else the global row, else the default."""
+    with connection.cursor() as cursor:
+        cursor.execute(_market_needs_sql(), [GLOBAL_SETTINGS_PK, account.pk])
+        enabled, timeframe, override_enabled, override_timeframe = cursor.fetchone()
     defaults = _field_defaults()
-    override = AccountGuardSettings.objects.filter(account_id=account.pk)
-    row = (
-        GuardSettings.objects.filter(pk=GLOBAL_SETTINGS_PK)
-        .annotate(
-            override_enabled=Subquery(override.values("market_guard_enabled")[:1]),
-            override_timeframe=Subquery(override.values("market_gap_timeframe")[:1]),
-        )
-        .values("market_guard_enabled", "market_gap_timeframe", "override_enabled", "override_timeframe")
-        .first()
-    ) or {}
 
-    def pick(name: str, override_name: str) -> Any:
-        for value in (row.get(override_name), row.get(name)):
-            if value is not None:
-                return value
-        return defaults[name]
+    def pick(*values: Any, name: str) -> Any:
+        return next((value for value in values if value is not None), defaults[name])
 
     return MarketReadingNeeds(
-        enabled=bool(pick("market_guard_enabled", "override_enabled")),
-        timeframe=int(pick("market_gap_timeframe", "override_timeframe")),
+        enabled=bool(pick(override_enabled, enabled, name="market_guard_enabled")),
+        timeframe=int(pick(override_timeframe, timeframe, name="market_gap_timeframe")),
     )
 
 

@@ -111,6 +111,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DATABASES["default"] = configure_connections(
     DATABASES["default"], conn_max_age=env.int("DJANGO_CONN_MAX_AGE", default=60)
 )
+# Behind PgBouncer in transaction pooling (docs/DEPLOY.md): no server-side cursors (they outlive a transaction).
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_BEHIND_PGBOUNCER", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -291,6 +293,8 @@ MT5_CIRCUIT_MAX_RESET_SECONDS = env.float("MT5_CIRCUIT_MAX_RESET_SECONDS", defau
 MT5_CIRCUIT_TRIAL_WAIT_SECONDS = env.float("MT5_CIRCUIT_TRIAL_WAIT_SECONDS", default=3.0)
 MT5_RECONNECT_BASE_SECONDS = env.float("MT5_RECONNECT_BASE_SECONDS", default=1.0)
 MT5_RECONNECT_CAP_SECONDS = env.float("MT5_RECONNECT_CAP_SECONDS", default=60.0)
+# Terminal gateways (connections) a process keeps, least recently used out: any worker may sync any account.
+MT5_GATEWAY_CACHE_SIZE = env.int("MT5_GATEWAY_CACHE_SIZE", default=2000)
 MT5_PRODUCT_MAGIC = env.int("MT5_PRODUCT_MAGIC", default=990_001)
 
 # How often every active account's terminal link is probed (health shown in the admin).

@@ -27,7 +27,7 @@ from django.db.models import DecimalField, JSONField, QuerySet, Subquery
 from django.db.models.functions import JSONObject
 
 from accounts.models import AccountSnapshot, TradingAccount
-from core.db import WriteBatch
+from core.db import PreparedQuery, WriteBatch
 from core.readcache import account_reads_invalidate
 from guards.clock import guard_now
 from guards.models import (
@@ -128,17 +128,21 @@ def _state_lock_query() -> QuerySet[GuardState]:
     )
 
 
+# Compiled once per process (the ORM spent more CPU compiling the join and the settings sub-select than PostgreSQL
+# spent answering them); a settings change still applies to the next sync: the values are read, not the SQL.
+_STATE_LOCK = PreparedQuery(lambda account_id: _state_lock_query().filter(pk=account_id))
+
+
 def guard_state_lock(*, account_id: int) -> tuple[GuardState, EffectiveGuardSettings]:
     """The state row locked for update, with the effective settings, in ONE query (creates the row the first time).
 
     The global settings come as one JSON sub-select and the override through a join, so nothing is cached and a
     change in the admin applies to the next sync."""
-    query = _state_lock_query()
-    try:
-        state = query.get(pk=account_id)
-    except GuardState.DoesNotExist:
+    found = _STATE_LOCK.list(account_id)
+    if not found:
         GuardState.objects.bulk_create([GuardState(account_id=account_id)], ignore_conflicts=True)
-        state = query.get(pk=account_id)
+        found = _STATE_LOCK.list(account_id)
+    (state,) = found
     global_values = state.global_settings
     override = getattr(state.account, "guard_settings", None)
     return state, guard_settings_effective(global_values=global_values, override=override)

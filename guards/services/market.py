@@ -10,6 +10,11 @@ so it adds no query. Decisions where the spec is silent (docs/GUARDS.md):
 * The gap is checked on the newest closed bar against the bar before it (`bars(start_pos=1, count=2)`), so a gap
   stays a finding while that bar is the newest closed one.
 * The median needs `market_spread_min_samples` readings inside the window; the reading being judged is not part of it.
+  The readings are kept as a bounded summary, not one by one (`SpreadHistogram`): the window in SPREAD_SLOTS time
+  slots (5 min each for the hour), each a histogram of spreads in points, exact below 64 points and in bins 1/32 of
+  a doubling wide (about 2 %) above. Only slots wholly inside the window count, so the median covers the last 55 to
+  60 minutes; the state's size does not grow with time or with the sync rate (at most SPREAD_SLOTS x the distinct
+  bins seen; a few dozen numbers for a forex symbol), where the list it replaces grew to 720 [time, points] pairs.
 * A session is open Monday to Friday on the broker's server clock (the gateway exposes no session table) and the
   symbol's trade mode is not "disabled".
 * On critical the positions on the symbol are marked (audited) and, when the owner set the action to "close",
@@ -20,7 +25,7 @@ so it adds no query. Decisions where the spec is silent (docs/GUARDS.md):
 """
 
 import logging
-import statistics
+import math
 import threading
 import uuid
 from collections import defaultdict
@@ -43,7 +48,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MAX_SPREAD_SAMPLES = 720
+SPREAD_SLOTS = 12  # the spread window in this many slots: 5 minutes each for the default hour
+_EXACT_BELOW = 64  # spreads under this many points are counted exactly
+_BINS_PER_DOUBLING = 32  # above: bins 2 ** (1/32) wide (~2.2 %), so a 3x test is off by at most ~1 %
 SYMBOL_TRADE_MODE_DISABLED = 0
 HUNDRED = Decimal(100)
 PLACES = Decimal("0.0001")
@@ -138,6 +145,97 @@ def gap_percent(*, previous_close: Decimal, open_: Decimal) -> Decimal | None:
     return (abs(open_ - previous_close) / previous_close * HUNDRED).quantize(PLACES)
 
 
+def spread_bin(points: int) -> int:
+    """The histogram bin of a spread in points: the spread itself below 64, a log-spaced bin above."""
+    if points < _EXACT_BELOW:
+        return max(points, 0)
+    return _EXACT_BELOW + int(_BINS_PER_DOUBLING * math.log2(points / _EXACT_BELOW))
+
+
+def spread_bin_value(index: int) -> Decimal:
+    """The spread a bin stands for: exact below 64 points, the bin's geometric middle (0.1 point) above."""
+    if index < _EXACT_BELOW:
+        return Decimal(index)
+    step = index - _EXACT_BELOW
+    middle = _EXACT_BELOW * 2 ** ((step + 0.5) / _BINS_PER_DOUBLING)
+    return Decimal(str(round(middle, 1)))
+
+
+class SpreadHistogram:
+    """The spread readings of one symbol over the window: SPREAD_SLOTS slots of window/SPREAD_SLOTS seconds, each a
+    histogram {bin: count}. Stored in GuardState.market[symbol]["spread"] as
+    {"slot_seconds": 300, "slots": [[slot index, [[bin, count], ...]], ...]}."""
+
+    def __init__(self, *, slot_seconds: int, slots: dict[int, dict[int, int]] | None = None) -> None:
+        self.slot_seconds = slot_seconds
+        self.slots = slots or {}
+
+    @classmethod
+    def load(cls, memory: dict[str, Any], *, window_seconds: int) -> "SpreadHistogram":
+        """From a symbol's memory; a memory of another slot length (the window was changed) starts afresh, and the
+        list of [epoch, points] readings that earlier versions kept is folded in."""
+        slot_seconds = max(window_seconds // SPREAD_SLOTS, 1)
+        stored = memory.get("spread") or {}
+        histogram = cls(slot_seconds=slot_seconds)
+        if stored.get("slot_seconds") == slot_seconds:
+            histogram.slots = {
+                int(index): {int(b): int(count) for b, count in bins}
+                for index, bins in stored.get("slots", [])
+            }
+        for epoch, points in memory.get("spreads") or ():
+            histogram.add(epoch=int(epoch), points=int(points))
+        return histogram
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "slot_seconds": self.slot_seconds,
+            "slots": [[index, sorted(bins.items())] for index, bins in sorted(self.slots.items())],
+        }
+
+    def add(self, *, epoch: int, points: int) -> None:
+        bins = self.slots.setdefault(epoch // self.slot_seconds, {})
+        key = spread_bin(points)
+        bins[key] = bins.get(key, 0) + 1
+
+    def forget_before(self, *, epoch: int) -> None:
+        """Drop the slots that start before `epoch` (the window's start): only whole slots inside it count."""
+        first = -(-epoch // self.slot_seconds)  # the first slot starting at or after `epoch`
+        for index in [i for i in self.slots if i < first]:
+            del self.slots[index]
+
+    def count(self) -> int:
+        return sum(sum(bins.values()) for bins in self.slots.values())
+
+    def median(self) -> Decimal | None:
+        """The median of the readings kept (the mean of the two middle ones for an even count), None when empty."""
+        merged: dict[int, int] = {}
+        for bins in self.slots.values():
+            for key, count in bins.items():
+                merged[key] = merged.get(key, 0) + count
+        total = sum(merged.values())
+        if not total:
+            return None
+        lower, upper = (total - 1) // 2, total // 2  # 0-based ranks of the middle reading(s)
+        seen, values = 0, []
+        for key in sorted(merged):
+            count = merged[key]
+            for rank in (lower, upper):
+                if seen <= rank < seen + count:
+                    values.append(spread_bin_value(key))
+            seen += count
+            if len(values) == 2:
+                break
+        return (values[0] + values[1]) / 2
+
+
+def spread_memory_from_readings(readings: Sequence[tuple[int, int]], *, window_seconds: int = 3600) -> dict:
+    """The spread memory (`{"spread": ...}`) that these (epoch, points) readings leave (benchmarks, tests)."""
+    histogram = SpreadHistogram(slot_seconds=max(window_seconds // SPREAD_SLOTS, 1))
+    for epoch, points in readings:
+        histogram.add(epoch=epoch, points=points)
+    return {"spread": histogram.dump()}
+
+
 def market_reading_take(
     *, account: TradingAccount, gateway: Mt5Gateway, positions: Sequence[Any], now: datetime
 ) -> dict[str, SymbolMarket]:
@@ -183,23 +281,23 @@ def _findings(
         )  # fmt: skip
     elif age <= cfg.market_stale_quote_seconds:
         points = spread_points(bid=tick.bid, ask=tick.ask, point=spec.point)
-        window_start = now_epoch - cfg.market_spread_window_seconds
-        samples = [s for s in memory.get("spreads", []) if s[0] > window_start]
-        if len(samples) >= cfg.market_spread_min_samples:
-            median = Decimal(str(statistics.median(s[1] for s in samples)))
-            if median > 0 and points > cfg.market_spread_multiplier * median:
-                findings.append(
-                    {"level": Level.WARNING, "reason": "spread", "value": (points / median * HUNDRED).quantize(PLACES),
-                     "unit": "percent_of_median", "detail": {"spread_points": points, "median_points": str(median)}}
-                )  # fmt: skip
+        spreads = SpreadHistogram.load(memory, window_seconds=cfg.market_spread_window_seconds)
+        spreads.forget_before(epoch=now_epoch - cfg.market_spread_window_seconds)
+        median = spreads.median() if spreads.count() >= cfg.market_spread_min_samples else None
+        if median is not None and median > 0 and points > cfg.market_spread_multiplier * median:
+            findings.append(
+                {"level": Level.WARNING, "reason": "spread", "value": (points / median * HUNDRED).quantize(PLACES),
+                 "unit": "percent_of_median", "detail": {"spread_points": points, "median_points": str(median)}}
+            )  # fmt: skip
         cap = cfg.market_spread_cap_points.get(symbol)
         if cap and points > cap:
             findings.append(
                 {"level": Level.CRITICAL, "reason": "spread_cap", "value": Decimal(points * 100) / cap,
                  "unit": "percent_of_cap", "detail": {"spread_points": points, "cap_points": cap}}
             )  # fmt: skip
-        samples.append([now_epoch, points])
-        memory["spreads"] = samples[-MAX_SPREAD_SAMPLES:]
+        spreads.add(epoch=now_epoch, points=points)
+        memory["spread"] = spreads.dump()
+        memory.pop("spreads", None)  # the unbounded list of earlier versions, folded in above
     if len(bars) >= 2:
         before, newest = bars[-2], bars[-1]
         gap = gap_percent(previous_close=before.close, open_=newest.open)
@@ -220,7 +318,7 @@ def market_guard_evaluate(
         held[str(position.symbol)].append(int(position.ticket))
     memory_all: dict[str, Any] = {k: v for k, v in (ctx.state.market or {}).items() if k in held}
     for symbol, tickets in sorted(held.items()):
-        memory = dict(memory_all.get(symbol) or {"level": Level.NORMAL, "spreads": []})
+        memory = dict(memory_all.get(symbol) or {"level": Level.NORMAL})
         read = market.get(symbol)
         if read is None or read.spec is None or read.tick is None:  # not readable this time: judged later
             memory_all[symbol] = memory

@@ -2,7 +2,9 @@
 
 One ManagedGateway per account per process, cached here, so Celery tasks reuse the terminal connection instead of
 initialising and logging in for every task. A changed config (new password, other backend or bridge) replaces the
-cached gateway. The only module of the package that reads Django settings.
+cached gateway. The cache is bounded (MT5_GATEWAY_CACHE_SIZE, least recently used out, its connection closed): any
+worker may sync any account, so without a bound every worker process would end up holding a gateway for every
+account of the fleet. The only module of the package that reads Django settings.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +56,10 @@ class ConnectionConfig:
             raise ValueError("account_key is required")
 
 
-_gateways: dict[str, tuple[ConnectionConfig, ManagedGateway]] = {}
+_gateways: OrderedDict[str, tuple[ConnectionConfig, ManagedGateway]] = (
+    OrderedDict()
+)  # least recently used first
+GATEWAY_CACHE_SIZE = 2000  # MT5_GATEWAY_CACHE_SIZE's default: more than a worker process syncs in a cycle
 _lock = threading.Lock()
 _stores: dict[str, BreakerStore] = {}
 
@@ -147,29 +153,46 @@ def _build(config: ConnectionConfig) -> ManagedGateway:
 
 def get_gateway(config: ConnectionConfig) -> ManagedGateway:
     """The account's gateway, built once per process and reused. Connects lazily on the first call."""
+    evicted: list[ManagedGateway] = []
     with _lock:
-        cached = _gateways.get(config.account_key)
-        if cached is not None and cached[0] == config:
-            return cached[1]
-        if config.backend == "native":
-            for other_config, _ in _gateways.values():
-                if (
-                    other_config.backend == "native"
-                    and other_config.account_key != config.account_key
-                    and other_config.login != config.login
-                ):
-                    raise GatewayUnavailable(
-                        f"{config.account_key}: the native MT5 module drives one terminal per process and this "
-                        f"process already serves {other_config.account_key}; run one worker per native account "
-                        "or use the bridge backend",
-                        call="connect",
-                    )
-        gateway = _build(config)
-        if cached is not None:
-            logger.info("mt5 %s: connection settings changed, replacing the gateway", config.account_key)
-            cached[1].close()
-        _gateways[config.account_key] = (config, gateway)
-        return gateway
+        gateway = _cached_or_built(config, evicted)
+    for old in evicted:  # outside the lock: closing a link may take a moment
+        try:
+            old.close()
+        except Exception:  # a dead link must not fail the call that needs another gateway
+            logger.debug("mt5 close of an evicted gateway failed", exc_info=True)
+    return gateway
+
+
+def _cached_or_built(config: ConnectionConfig, evicted: list[ManagedGateway]) -> ManagedGateway:
+    cached = _gateways.get(config.account_key)
+    if cached is not None and cached[0] == config:
+        _gateways.move_to_end(config.account_key)
+        return cached[1]
+    if config.backend == "native":
+        for other_config, _ in _gateways.values():
+            if (
+                other_config.backend == "native"
+                and other_config.account_key != config.account_key
+                and other_config.login != config.login
+            ):
+                raise GatewayUnavailable(
+                    f"{config.account_key}: the native MT5 module drives one terminal per process and this "
+                    f"process already serves {other_config.account_key}; run one worker per native account "
+                    "or use the bridge backend",
+                    call="connect",
+                )
+    gateway = _build(config)
+    if cached is not None:
+        logger.info("mt5 %s: connection settings changed, replacing the gateway", config.account_key)
+        evicted.append(cached[1])
+    _gateways[config.account_key] = (config, gateway)
+    _gateways.move_to_end(config.account_key)
+    limit = max(int(_setting("MT5_GATEWAY_CACHE_SIZE", GATEWAY_CACHE_SIZE)), 1)
+    while len(_gateways) > limit:
+        _key, (_config, old) = _gateways.popitem(last=False)
+        evicted.append(old)
+    return gateway
 
 
 def _forget_after_fork() -> None:

@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from integrations.mt5.circuit import HALF_OPEN, OPEN, Backoff, BreakerState, CircuitBreaker
+from integrations.mt5.circuit import CLOSED, HALF_OPEN, OPEN, Backoff, BreakerState, CircuitBreaker
 from integrations.mt5.errors import (
     GatewayAuthFailed,
     GatewayCircuitOpen,
@@ -87,6 +88,7 @@ class ManagedGateway:
         self._lock = threading.RLock()
         self._connect_failures = 0
         self._next_attempt_at = 0.0
+        self._scope = threading.local()
 
     def __repr__(self) -> str:
         return f"<ManagedGateway {self.account_key} connected={self._gateway.is_connected}>"
@@ -142,7 +144,34 @@ class ManagedGateway:
         logger.warning("mt5 %s: dropping the connection after %s", self.account_key, type(exc).__name__)
         self._gateway.close()
 
+    @contextmanager
+    def reading(self) -> Iterator[ManagedGateway]:
+        """Calls made inside (one sync's reading: a handful of calls within milliseconds) share one look at the
+        circuit: once the breaker was read closed and clean, the next calls of the block go without reading it
+        again (one Redis round trip per reading instead of one per call). A failure inside the block is recorded
+        as always and makes the next call read the breaker again. Nested blocks share the outer one's look."""
+        if getattr(self._scope, "active", False):
+            yield self
+            return
+        self._scope.active, self._scope.granted = True, None
+        try:
+            yield self
+        finally:
+            self._scope.active, self._scope.granted = False, None
+
     def _circuit_allow(self) -> tuple[bool, BreakerState]:
+        granted = getattr(self._scope, "granted", None)
+        if granted is not None:
+            return True, granted
+        allowed, state = self._circuit_allow_now()
+        if allowed and state.state == CLOSED and not state.failures and getattr(self._scope, "active", False):
+            self._scope.granted = state
+        return allowed, state
+
+    def _forget_granted(self) -> None:
+        self._scope.granted = None
+
+    def _circuit_allow_now(self) -> tuple[bool, BreakerState]:
         allowed, state = self.breaker.allow()
         deadline = self._clock() + self.trial_wait_seconds
         while not allowed and self._clock() < deadline and self._about_to_allow(state, deadline):
@@ -166,6 +195,7 @@ class ManagedGateway:
             except _BackingOff:
                 raise
             except GatewayError as exc:  # any failure to connect is a link failure
+                self._forget_granted()
                 self.breaker.record_failure(str(exc))
                 raise
             try:
@@ -173,6 +203,7 @@ class ManagedGateway:
             except _LINK_FAILURES as exc:
                 if isinstance(exc, GatewayUnavailable) and self._gateway.is_connected:
                     self._drop(exc)
+                self._forget_granted()
                 self.breaker.record_failure(str(exc))
                 raise
             except GatewayError:

@@ -10,6 +10,7 @@ does not: the reading carries `deals=None` and the reason, and whoever needs the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -51,7 +52,14 @@ class TerminalDisconnected(Exception):
 
 def account_reading_take(*, account: TradingAccount, gateway: Mt5Gateway, now: datetime) -> AccountReading:
     """Raises GatewayError for a failed call and TerminalDisconnected for a terminal off its trade server: either
-    way the sync is failed and nothing is concluded."""
+    way the sync is failed and nothing is concluded. The calls share one look at the account's circuit breaker
+    (ManagedGateway.reading) where the gateway has one."""
+    scope = getattr(gateway, "reading", None)
+    with scope() if scope is not None else contextlib.nullcontext():
+        return _reading_take(account=account, gateway=gateway, now=now)
+
+
+def _reading_take(*, account: TradingAccount, gateway: Mt5Gateway, now: datetime) -> AccountReading:
     state = gateway.account()
     terminal = gateway.terminal()
     if not terminal.connected:

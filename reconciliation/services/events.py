@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import TradingAccount, User
-from core.db import WriteBatch
+from core.db import PreparedQuery, WriteBatch
 from core.exceptions import ApplicationError, ConflictError
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from reconciliation.models import ACTIVE_EVENT, EventState, ReconciliationEvent
@@ -69,6 +69,12 @@ def _note_check(note: str, *, action: str) -> str:
     return note
 
 
+# An account's active events, compiled once per process (core.db.PreparedQuery).
+_ACTIVE_EVENTS = PreparedQuery(
+    lambda account_id: ReconciliationEvent.objects.filter(account_id=account_id).filter(ACTIVE_EVENT)
+)
+
+
 def events_apply(
     *, account: TradingAccount, conditions: list[Condition], now: datetime, writes: WriteBatch | None = None
 ) -> EventChanges:
@@ -76,10 +82,7 @@ def events_apply(
     and, in the steady state, one UPDATE of last_seen_at (handed to `writes`, the sync's batch, when given: nothing
     later in the sync reads it); plus an INSERT when events open, an UPDATE when events go, a bulk UPDATE when
     details change or gone events come back. Call inside the sync's transaction."""
-    active = {
-        event.fingerprint: event
-        for event in ReconciliationEvent.objects.filter(account=account).filter(ACTIVE_EVENT)
-    }
+    active = {event.fingerprint: event for event in _ACTIVE_EVENTS.list(account.pk)}
     changes = EventChanges()
     still: list[int] = []  # present before and now, nothing else changed: only last_seen_at moves
     changed: list[ReconciliationEvent] = []

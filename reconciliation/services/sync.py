@@ -30,7 +30,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models
 
 from accounts.models import MarginMode, TradingAccount
-from core.db import WriteBatch
+from core.db import PreparedQuery, WriteBatch
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from integrations.mt5.errors import GatewayError
 from integrations.mt5.gateway import Mt5Gateway
@@ -390,7 +390,7 @@ _UPSERT_UPDATES = ", ".join(
 )
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # per row count; bounded: a process sees accounts of every size
 def _upsert_sql(count: int) -> str:
     columns = ", ".join(f.column for f in _UPSERT_FIELDS)
     row = "(" + ", ".join(["%s"] * len(_UPSERT_FIELDS)) + ")"
@@ -496,14 +496,20 @@ class ReconciliationStored:
     events_gone: int
 
 
+# The open bot trades of an account, compiled once per process (core.db.PreparedQuery).
+_OPEN_TRADES = PreparedQuery(
+    lambda account_id: BotTrade.objects.filter(account_id=account_id, status=BotTradeStatus.OPEN).order_by(
+        "created_at", "pk"
+    )
+)
+
+
 def reconciliation_prepare(
     *, account: TradingAccount, reading: AccountReading, gateway: Mt5Gateway, now: datetime
 ) -> ReconciliationOutcome:
     """Match the reading's positions with the open bot trades (no transaction, no write). Raises
     SymbolNotDescribed, matching.ReconciliationInputError or GatewayError when nothing can be concluded."""
-    trades = list(
-        BotTrade.objects.filter(account=account, status=BotTradeStatus.OPEN).order_by("created_at", "pk")
-    )
+    trades = _OPEN_TRADES.list(account.pk)
     outcome = _reconcile(account=account, gateway=gateway, reading=reading, trades=trades, now=now)
     unmatched_details = {p.ticket: _unmatched_detail(p) for p in reading.positions}
     for condition in outcome.conditions:

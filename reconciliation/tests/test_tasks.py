@@ -1,10 +1,13 @@
 """The periodic sync: fan-out, per-account lock (overlap), counters, retries, restarts (no duplicates)."""
 
+import base64
+import json
 import threading
 import time
 from datetime import timedelta
 
 import pytest
+import redis
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -48,24 +51,34 @@ def test_cycle_fans_out_one_sync_per_active_account_expiring_before_the_next(use
 
     cycle = sync_cycle_run(dispatch=lambda **kwargs: sent.append(kwargs))
 
-    assert [s["account_id"] for s in sent] == [a.pk for a in active]
-    assert all(s["cycle_id"] == cycle.pk for s in sent)
-    assert all(0 < s["expires"] < cycle.interval_seconds for s in sent)
+    (batch,) = sent  # one batched dispatch
+    assert batch["account_ids"] == [a.pk for a in active]
+    assert batch["cycle_id"] == cycle.pk
+    assert 0 < batch["expires"] < cycle.interval_seconds
     assert cycle.accounts == 3
     assert cycle.interval_seconds == 10
 
 
-def test_accounts_sync_cycle_task_queues_account_syncs_with_expiry(use_sims, monkeypatch):
-    account = use_sims.make().account
-    queued = []
-    monkeypatch.setattr(tasks.account_sync, "apply_async", lambda **kw: queued.append(kw))
+def test_accounts_sync_cycle_task_queues_account_syncs_with_expiry(use_sims, settings):
+    accounts = [use_sims.make().account for _ in range(3)]
+    settings.RECONCILIATION_SYNC_QUEUE = "test-sync-fanout"
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("test-sync-fanout")
+    try:
+        cycle_id = tasks.accounts_sync_cycle()
+        messages = [
+            json.loads(broker.rpop("test-sync-fanout")) for _ in range(broker.llen("test-sync-fanout"))
+        ]
+    finally:
+        broker.delete("test-sync-fanout")
 
-    cycle_id = tasks.accounts_sync_cycle()
-
-    (call,) = queued
-    assert call["args"] == [account.pk]
-    assert call["kwargs"]["cycle_id"] == cycle_id
-    assert call["expires"] == 9
+    assert len(messages) == 3
+    bodies = [json.loads(base64.b64decode(m["body"])) for m in messages]
+    assert [body[0] for body in bodies] == [[a.pk] for a in accounts]  # consumed in the order dispatched
+    assert {body[1]["cycle_id"] for body in bodies} == {cycle_id}
+    assert all(m["headers"]["task"] == "pipeline.tasks.account_sync" for m in messages)
+    assert all(m["properties"]["expiration"] == "9000" for m in messages)  # expires before the next cycle
+    assert len({m["headers"]["id"] for m in messages}) == 3
     assert tasks.account_sync.acks_late
     assert tasks.account_sync.reject_on_worker_lost
 
@@ -75,7 +88,10 @@ def test_cycle_counts_synced_failed_and_skipped_and_records_status(use_sims):
     broken.terminal.sim_inject_fault("account_info", times=5)
     start = timezone.now()
     sent = []
-    cycle = sync_cycle_run(dispatch=lambda **kwargs: sent.append(kwargs), now=start)
+    cycle = sync_cycle_run(
+        dispatch=lambda **kwargs: sent.extend({**kwargs, "account_id": a} for a in kwargs["account_ids"]),
+        now=start,
+    )
     account_lock_acquire(account_id=busy.account.pk)  # a slow sync of `busy` is still running
 
     statuses = [

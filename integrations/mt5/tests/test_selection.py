@@ -137,3 +137,15 @@ def test_a_forked_child_starts_without_the_parents_gateways():
     os.close(read)
     assert inherited == "0"
     assert len(selection._gateways) == 1
+
+
+def test_the_gateway_cache_is_bounded_least_recently_used_out(scripted_backends, settings):
+    settings.MT5_GATEWAY_CACHE_SIZE = 2
+    first = get_gateway(config(account_key="a-1"))
+    second = get_gateway(config(account_key="a-2"))
+    second.connect()
+    assert get_gateway(config(account_key="a-1")) is first  # used again: now the most recent
+    get_gateway(config(account_key="a-3"))  # over the bound: a-2, the least recently used, goes
+    assert list(selection._gateways) == ["a-1", "a-3"]
+    assert not second.is_connected  # its connection closed
+    assert get_gateway(config(account_key="a-2")) is not second  # built afresh when needed again

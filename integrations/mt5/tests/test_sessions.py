@@ -509,3 +509,32 @@ def test_a_call_waits_for_a_trial_only_so_long_then_fails_fast(clock):
         gw.account()
     assert clock.now - started == pytest.approx(3.0, abs=0.25)
     assert api.calls == []
+
+
+def test_the_calls_of_one_reading_share_one_look_at_the_circuit(clock):
+    store = _CountingStore()
+    api = fakes.ScriptedApi()
+    gw = managed(api, clock, store=store)
+    gw.account()
+    store.loads = 0
+    with gw.reading():
+        gw.account()
+        gw.positions()
+        gw.terminal()
+    assert (store.loads, store.updates) == (1, 0)  # one read for the whole reading, not one per call
+    gw.positions()
+    assert store.loads == 2  # outside a reading: every call looks again
+
+
+def test_a_failure_inside_a_reading_makes_the_next_call_look_again(clock):
+    store = _CountingStore()
+    api = fakes.ScriptedApi()
+    gw = managed(api, clock, store=store, threshold=1)
+    gw.account()
+    with gw.reading():
+        gw.account()
+        api.fail("positions_get", -10004, "No IPC connection")
+        with pytest.raises(GatewayUnavailable):
+            gw.positions()
+        with pytest.raises(GatewayCircuitOpen):  # the breaker opened: the next call reads it and is refused
+            gw.terminal()
