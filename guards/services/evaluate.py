@@ -464,6 +464,7 @@ def _rules(
                 "permitted_loss_today": _str(row.permitted_loss_today),
                 "permitted_loss_total": _str(row.permitted_loss_total),
                 "close_only": row.close_only,
+                "rule_set": name,
             },
         )
     if outcome.passed_now:
@@ -473,7 +474,11 @@ def _rules(
             level=Level.NORMAL,
             message=f"{name}: objectives met (profit target, {row.trading_days} trading day(s), best day "
             f"{row.best_day_share}%)",
-            detail={"trading_days": row.trading_days, "best_day_share": _str(row.best_day_share)},
+            detail={
+                "trading_days": row.trading_days,
+                "best_day_share": _str(row.best_day_share),
+                "rule_set": name,
+            },
         )
     breach = outcome.breach
     if breach is None:
@@ -514,6 +519,8 @@ def _rules(
             "trip_id": str(state.trip_id),
             "rule": breach.rule,
             "limit": str(breach.limit),
+            "equity": str(breach.equity),
+            "rule_set": name,
         },
     )
     ctx.actions.append(
