@@ -7,6 +7,8 @@ them, then runs the full `account_sync` of every account (terminal reads, snapsh
 events, run record, live-update hooks, guards) one after another in this single process: the figures are per
 worker process. Pass 1 is the first sync (rows created); passes 2-3 are steady syncs (what runs every 10 s).
 
+`--rule-set two_step` puts every account under that preset (the live rule-set evaluation then runs in every sync);
+
 Per account: 80 % of the positions are expected by a bot trade with their tag (matched by tag), 10 % by a bot trade
 without a tag and an SL 20 pips off (tolerance match + an sl_mismatch event), 10 % are manual (unmatched), and one
 more bot trade has no position (missing). Uses the test settings' Redis (TEST_REDIS_URL, key prefix "bench").
@@ -124,6 +126,17 @@ def _build(*, accounts: int, positions: int) -> list:
         made.append(account)
     BotTrade.objects.bulk_create(trades, batch_size=2000)
     return made
+
+
+def _assign_rule_set(accounts: list, *, preset: str) -> None:
+    from rules.models import RuleSet
+    from rules.services import account_rule_set_assign
+
+    rule_set = RuleSet.objects.get(preset=preset)
+    for account in accounts:
+        account_rule_set_assign(
+            actor=None, account=account, rule_set=rule_set, initial_balance="10000", reason="bench"
+        )
 
 
 def _cache_clear(cache) -> None:
@@ -375,6 +388,12 @@ def main() -> None:
     parser.add_argument(
         "--history-seconds", type=int, default=3600, help="spread memory in place before pass 1"
     )
+    parser.add_argument(
+        "--rule-set",
+        default="",
+        help="put every account under this preset rule set (two_step, one_step, ny_close): the live rule-set "
+        "evaluation runs in every sync",
+    )
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the terminals' connect/disconnect INFO lines are not the benchmark
 
@@ -391,6 +410,8 @@ def main() -> None:
         rss_start = _rss_mb()
         t0 = time.perf_counter()
         accounts = _build(accounts=args.accounts, positions=args.positions)
+        if args.rule_set:
+            _assign_rule_set(accounts, preset=args.rule_set)
         build_seconds = time.perf_counter() - t0
         rss_built = _rss_mb()
         history = _history_fill(accounts, seconds=args.history_seconds, now=time.time())
@@ -422,7 +443,10 @@ def main() -> None:
         reset_gateways()
     load_after = os.getloadavg()
 
-    print(f"setup: {args.accounts} accounts x {args.positions} positions built in {build_seconds:.1f} s; ")
+    under = f", under the rule set {args.rule_set!r}" if args.rule_set else ""
+    print(
+        f"setup: {args.accounts} accounts x {args.positions} positions{under} built in {build_seconds:.1f} s; "
+    )
     print(f"spread memory in place: {history} readings per symbol ({args.history_seconds} s)")
     print(
         f"load average (1 min) before / after: {load_before[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} CPUs"

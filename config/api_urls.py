@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include(("reconciliation.api.urls", "reconciliation"), namespace="reconciliation-api")),
     path("", include(("guards.api.urls", "guards"), namespace="guards-api")),
     path("risk/", include(("risk.api.urls", "risk"), namespace="risk-api")),
+    path("rules/", include(("rules.api.urls", "rules"), namespace="rules-api")),
     path("ea/", include(("ea.api.urls", "ea"), namespace="ea-api")),
     path(
         "notifications/", include(("notifications.api.urls", "notifications"), namespace="notifications-api")

@@ -313,6 +313,7 @@ class Guard(models.TextChoices):
     MARKET = "market", "Market"
     AUTOCLOSE = "autoclose", "Auto-close"
     SYSTEM = "system", "System"
+    RULES = "rules", "Rule set"
 
 
 class AlertKind(models.TextChoices):
@@ -332,6 +333,9 @@ class AlertKind(models.TextChoices):
     BALANCE_ADJUSTED = "balance_adjusted", "Peak and day anchor moved by a balance operation"
     GUARDS_FAILED = "guards_failed", "The guards failed on a reading"
     RESET = "reset", "Guard reset"
+    RULE_LEVEL = "rule_level", "Rule-set level changed"
+    RULE_BREACH = "rule_breach", "Rule-set limit breached"
+    OBJECTIVES_MET = "objectives_met", "Rule-set objectives met"
 
 
 class GuardAlert(models.Model):
@@ -418,6 +422,7 @@ class CloseTrigger(models.TextChoices):
     HALTED = "halted", "Position opened while halted"
     OPERATOR = "operator", "Operator"
     API = "api", "API"
+    RULES = "rules", "Rule-set breach"
 
 
 class IntentState(models.TextChoices):

@@ -23,6 +23,7 @@ from guards.models import (
     GuardState,
     GuardStatus,
 )
+from rules.selectors import account_rules_summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +276,7 @@ def account_guard_status(*, account: TradingAccount, now: datetime | None = None
             "halted_at": state.halted_at if state else None,
         },
         "market": market,
+        "rules": account_rules_summary(account=account),
     }
 
 

@@ -60,6 +60,11 @@ def _kind_of(alert: Any, *, scheduled_accounts: set[int]) -> tuple[EventKind, Se
         if alert.level == Level.WARNING and before == Level.NORMAL:
             return EventKind.GUARD_WARNING, Severity.WARNING
         return EventKind.GUARD_RECOVERED, Severity.INFO
+    if kind == AlertKind.RULE_LEVEL:
+        # into warning: act now (and the account may be close-only); back to normal: good to know
+        if alert.level == Level.WARNING:
+            return EventKind.RULE_LEVEL, Severity.WARNING
+        return EventKind.RULE_LEVEL, Severity.INFO
     if kind == AlertKind.CLOSE_FAILED and not _close_failure_worth_telling(alert.detail or {}):
         return None
     simple = {
@@ -71,6 +76,8 @@ def _kind_of(alert: Any, *, scheduled_accounts: set[int]) -> tuple[EventKind, Se
         AlertKind.MARKET_MARKED: (EventKind.MARKET_MARKED, Severity.WARNING),
         AlertKind.CLOSE_FAILED: (EventKind.CLOSE_FAILED, Severity.CRITICAL),
         AlertKind.RESET: (EventKind.GUARD_RESET, Severity.WARNING),
+        # the trader has something to do (stop trading, ask for the next phase): as loud as a warning by default
+        AlertKind.OBJECTIVES_MET: (EventKind.OBJECTIVES_MET, Severity.WARNING),
     }
     return simple.get(kind)
 
@@ -92,6 +99,7 @@ def alerts_may_notify(alerts: Sequence[Any]) -> bool:
         AlertKind.GUARD_LEVEL, AlertKind.LIQUIDATION_SCHEDULED, AlertKind.LIQUIDATION_CANCELLED,
         AlertKind.LIQUIDATION_STARTED, AlertKind.HALTED, AlertKind.HALTED_POSITION, AlertKind.MARKET_MARKED,
         AlertKind.CLOSE_FAILED, AlertKind.CLOSE_CONFIRMED, AlertKind.RESET, AlertKind.GUARDS_FAILED,
+        AlertKind.RULE_LEVEL, AlertKind.OBJECTIVES_MET,
     }  # fmt: skip
     return any(alert.kind in kinds for alert in alerts)
 

@@ -23,7 +23,9 @@ _GUARD_LABEL = {
     "daily_loss": "Daily loss",
     "market": "Market",
     "autoclose": "Auto-close",
+    "rules": "Rule set",
 }
+_RULE_LABEL = {"daily_loss": "daily loss", "max_loss": "maximum loss"}
 
 
 @dataclass(frozen=True)
@@ -167,12 +169,50 @@ def _guard_lines(payload: dict[str, Any], account: AccountFacts | None) -> list[
     return lines
 
 
+def _rule_level_lines(detail: dict[str, Any], currency: str) -> list[str]:
+    before, after = detail.get("from", ""), detail.get("to", "")
+    lines = [f"{detail.get('rule_set') or 'Rule set'}: {before} → {after}."]
+    if detail.get("daily_used_percent") is not None:
+        lines.append(
+            f"Daily loss limit: {percent(detail.get('daily_used_percent'))} used, "
+            f"{money(detail.get('permitted_loss_today'), currency)} left today."
+        )
+    if detail.get("total_used_percent") is not None:
+        lines.append(
+            f"Maximum loss limit: {percent(detail.get('total_used_percent'))} used, "
+            f"{money(detail.get('permitted_loss_total'), currency)} left."
+        )
+    if after == "warning" and detail.get("close_only"):
+        lines.append("The account is close-only: new trades are refused until an operator lifts it.")
+    return lines
+
+
 def _body(n: Notification, payload: dict[str, Any], account: AccountFacts | None, tz: str) -> list[str]:
     detail = payload.get("detail") or {}
     currency = account.currency if account else ""
     kind = n.kind
     if kind in (EventKind.GUARD_WARNING, EventKind.GUARD_CRITICAL, EventKind.GUARD_RECOVERED):
         return _guard_lines(payload, account)
+    if kind == EventKind.LIQUIDATION_SCHEDULED and payload.get("guard") == "rules":
+        rule = _RULE_LABEL.get(detail.get("rule", ""), "a")
+        return [
+            f"{detail.get('rule_set') or 'Rule set'}: {rule} limit breached: equity "
+            f"{money(detail.get('equity'), currency)} below the limit {money(detail.get('limit'), currency)}.",
+            "Every position is being closed now (a breached rule set cannot recover); the account is halted until "
+            "an operator resets it.",
+        ]
+    if kind == EventKind.RULE_LEVEL:
+        return _rule_level_lines(detail, currency)
+    if kind == EventKind.OBJECTIVES_MET:
+        lines = [
+            f"{detail.get('rule_set') or 'Rule set'}: every objective is met (profit target, "
+            f"{detail.get('trading_days')} trading day(s)"
+            + (f", best day {percent(detail.get('best_day_share'))} of the profit" if detail.get("best_day_share")
+               else "")
+            + ").",
+            "Nothing was closed: the rule set's limits still apply to any further trading.",
+        ]  # fmt: skip
+        return lines
     if kind == EventKind.LIQUIDATION_SCHEDULED:
         label = _GUARD_LABEL.get(payload.get("guard", ""), payload.get("guard", ""))
         return [

@@ -46,6 +46,8 @@ class EventKind(models.TextChoices):
     CLOSE_FAILED = "close_failed", "Close failed"
     GUARD_RESET = "guard_reset", "Guard reset"
     GUARDS_FAILED = "guards_failed", "Guards failed (account unprotected)"
+    RULE_LEVEL = "rule_level", "Rule set level changed"
+    OBJECTIVES_MET = "objectives_met", "Rule set objectives met"
     ACCOUNT_STALE = "account_stale", "Account stale / terminal disconnected"
     RISK_CONFIG_CHANGED = "risk_config_changed", "Risk configuration changed"
     DIVERGENCE_DIGEST = "divergence_digest", "Daily digest of open divergences"

@@ -18,14 +18,21 @@ Decisions where the spec is silent:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from core.casefiles import CaseFileError, case_error, describe
+from core.casefiles import (
+    CaseFileError,
+    case_error,
+    describe,
+    expect_array,
+    expect_object,
+    load_json,
+    required,
+)
 from risk.sizing import (
     AccountState,
     Setup,
@@ -91,36 +98,18 @@ def _text(value: object, path: str) -> str:
     return value
 
 
-def _object(value: object, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise case_error(path, "must be an object", value)
-    return value
-
-
-def _field(section: Mapping[str, Any], key: str, path: str) -> Any:
-    if key not in section:
-        raise CaseFileError(f"{path}.{key}: is required" if path else f"{key}: is required")
-    return section[key]
-
-
-def _array(value: object, path: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise case_error(path, "must be an array", value)
-    return value
-
-
 def _account(raw: object) -> AccountState:
-    section = _object(raw, "account")
-    age = _number(_field(section, "snapshot_age_seconds", "account"), "account.snapshot_age_seconds")
+    section = expect_object(raw, "account")
+    age = _number(required(section, "snapshot_age_seconds", "account"), "account.snapshot_age_seconds")
     if age < 0:
         raise case_error(
             "account.snapshot_age_seconds", "must be a number >= 0", section["snapshot_age_seconds"]
         )
     return AccountState(
-        currency=_text(_field(section, "currency", "account"), "account.currency"),
-        balance=_number(_field(section, "balance", "account"), "account.balance"),
-        equity=_number(_field(section, "equity", "account"), "account.equity"),
-        margin_free=_number(_field(section, "margin_free", "account"), "account.margin_free"),
+        currency=_text(required(section, "currency", "account"), "account.currency"),
+        balance=_number(required(section, "balance", "account"), "account.balance"),
+        equity=_number(required(section, "equity", "account"), "account.equity"),
+        margin_free=_number(required(section, "margin_free", "account"), "account.margin_free"),
         snapshot_age_seconds=age,
         headroom=_headroom(section.get("headroom")),
     )
@@ -135,7 +124,7 @@ def _headroom(raw: object) -> Decimal | None:
 def _config(raw: object) -> SizingConfig:
     if raw is None:
         return SizingConfig()
-    section = _object(raw, "config")
+    section = expect_object(raw, "config")
     for key in section:
         if key not in _CONFIG_KEYS:
             raise CaseFileError(f"config.{key}: unknown setting (known: {', '.join(_CONFIG_KEYS)})")
@@ -144,7 +133,7 @@ def _config(raw: object) -> SizingConfig:
     for key in ("risk_percent", "margin_buffer_percent"):
         values[key] = _number(section[key], f"config.{key}") if key in section else getattr(default, key)
     if "entry_splits" in section:
-        splits = _array(section["entry_splits"], "config.entry_splits")
+        splits = expect_array(section["entry_splits"], "config.entry_splits")
         values["entry_splits"] = tuple(
             _number(part, f"config.entry_splits[{index}]") for index, part in enumerate(splits)
         )
@@ -163,11 +152,11 @@ def _config(raw: object) -> SizingConfig:
 
 
 def _symbol(raw: object) -> SymbolTerms:
-    section = _object(raw, "symbol")
-    numbers = {key: _number(_field(section, key, "symbol"), f"symbol.{key}") for key in _SYMBOL_NUMBERS}
+    section = expect_object(raw, "symbol")
+    numbers = {key: _number(required(section, key, "symbol"), f"symbol.{key}") for key in _SYMBOL_NUMBERS}
     symbol = SymbolTerms(
-        name=_text(_field(section, "name", "symbol"), "symbol.name"),
-        digits=_integer(_field(section, "digits", "symbol"), "symbol.digits", minimum=0),
+        name=_text(required(section, "name", "symbol"), "symbol.name"),
+        digits=_integer(required(section, "digits", "symbol"), "symbol.digits", minimum=0),
         **numbers,
     )
     errors = validate_symbol_terms(symbol=symbol)
@@ -181,53 +170,27 @@ def _symbol(raw: object) -> SymbolTerms:
 
 
 def _setup(raw: object) -> Setup:
-    section = _object(raw, "setup")
-    side = _field(section, "side", "setup")
+    section = expect_object(raw, "setup")
+    side = required(section, "side", "setup")
     if not isinstance(side, str):
         raise case_error("setup.side", "must be a string", side)
-    entries = _array(_field(section, "entries", "setup"), "setup.entries")
+    entries = expect_array(required(section, "entries", "setup"), "setup.entries")
     return Setup(
         side=side,
         entries=tuple(_number(price, f"setup.entries[{index}]") for index, price in enumerate(entries)),
-        sl=_number(_field(section, "sl", "setup"), "setup.sl"),
+        sl=_number(required(section, "sl", "setup"), "setup.sl"),
     )
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise CaseFileError(f"duplicate key {json.dumps(key)}")
-        result[key] = value
-    return result
-
-
-def _load(text: str | bytes) -> object:
-    try:
-        decoded = text.decode("utf-8-sig") if isinstance(text, bytes) else text
-    except UnicodeDecodeError:
-        raise CaseFileError("not UTF-8 text") from None
-    try:
-        return json.loads(
-            decoded,
-            parse_float=Decimal,
-            parse_int=Decimal,
-            parse_constant=Decimal,  # NaN/Infinity load, then fail with their path as non-finite numbers
-            object_pairs_hook=_no_duplicates,
-        )
-    except json.JSONDecodeError as exc:
-        raise CaseFileError(f"not valid JSON: {exc}") from None
 
 
 def parse_case(source: str | bytes | Mapping[str, Any]) -> SizeCase:
     """Read a case from JSON text or an already-decoded mapping; raise `CaseFileError` naming the bad path."""
-    raw = dict(source) if isinstance(source, Mapping) else _load(source)
-    top = _object(raw, "top level")
+    raw = dict(source) if isinstance(source, Mapping) else load_json(source)
+    top = expect_object(raw, "top level")
     if "case" in top and "account" not in top:
-        top = _object(top["case"], "case")
+        top = expect_object(top["case"], "case")
     return SizeCase(
-        account=_account(_field(top, "account", "")),
+        account=_account(required(top, "account", "")),
         config=_config(top.get("config")),
-        symbol=_symbol(_field(top, "symbol", "")),
-        setup=_setup(_field(top, "setup", "")),
+        symbol=_symbol(required(top, "symbol", "")),
+        setup=_setup(required(top, "setup", "")),
     )

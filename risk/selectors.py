@@ -15,9 +15,10 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import QuerySet
 
 from accounts.models import TradingAccount, User
-from accounts.selectors import trading_account_get_for_user
+from accounts.selectors import trading_account_list_for_user
 from core.exceptions import ApplicationError, NotFoundError
 from risk.models import RiskConfigVersion
+from rules.selectors import RULES_STATE_JOINS
 
 CONFIG_CACHE_KEY = "risk:config:current"
 CONFIG_CACHE_SECONDS = 60
@@ -65,9 +66,13 @@ def risk_config_history() -> QuerySet[RiskConfigVersion]:
 def risk_sizing_account_get(*, user: User, account_id: int) -> TradingAccount:
     """The account a user may size: holders of risk.size_any_account (owner, support, the bot's API user) any
     account, everyone else their own; another trader's account is a 404 like a missing one."""
-    if not user.has_perm(SIZE_ANY_ACCOUNT_PERMISSION):
-        return trading_account_get_for_user(user=user, account_id=account_id)
+    # The account's rule set and its live state come in the same query (sizing caps at the headroom).
+    accounts = (
+        TradingAccount.objects.all()
+        if user.has_perm(SIZE_ANY_ACCOUNT_PERMISSION)
+        else trading_account_list_for_user(user=user)
+    )
     try:
-        return TradingAccount.objects.select_related("latest_snapshot").get(pk=account_id)
+        return accounts.select_related("latest_snapshot", *RULES_STATE_JOINS).get(pk=account_id)
     except (TradingAccount.DoesNotExist, ValueError, TypeError):
         raise NotFoundError(f"Trading account {account_id} not found.") from None

@@ -17,6 +17,7 @@ from notifications.services import risk_config_changed_notify
 from risk import sizing
 from risk.models import RiskConfigVersion, TradeSetupRiskLog
 from risk.selectors import RiskConfigMissing, risk_config_current, risk_config_invalidate_cache
+from rules.selectors import account_rules_state_current
 
 if TYPE_CHECKING:
     from integrations.mt5.gateway import Mt5Gateway
@@ -157,7 +158,9 @@ def risk_config_update(
     return config
 
 
-def _account_state(*, account: TradingAccount) -> tuple[sizing.AccountState | None, dict[str, Any]]:
+def _account_state(
+    *, account: TradingAccount, headroom: Decimal | None = None
+) -> tuple[sizing.AccountState | None, dict[str, Any]]:
     snapshot = account.latest_snapshot
     if snapshot is None:
         return None, {"snapshot_id": None}
@@ -168,6 +171,7 @@ def _account_state(*, account: TradingAccount) -> tuple[sizing.AccountState | No
         equity=snapshot.equity,
         margin_free=snapshot.margin_free,
         snapshot_age_seconds=age,
+        headroom=headroom,
     )
     return state, {
         "snapshot_id": snapshot.pk,
@@ -265,7 +269,17 @@ def trade_setup_size(
         "entries": [format(price, "f") for price in entries],
         "sl": format(sl, "f"),
     }
-    state, inputs["account"] = _account_state(account=account)
+    rules_state = account_rules_state_current(account=account)
+    close_only = rules_state is not None and rules_state.close_only
+    headroom = None if rules_state is None else rules_state.headroom
+    if rules_state is not None:
+        inputs["rules"] = {
+            "rule_set": account.rule_set_assignment.rule_set.name,
+            "headroom": None if headroom is None else str(headroom),
+            "close_only": close_only,
+            "evaluated_snapshot_id": rules_state.last_snapshot_id,
+        }
+    state, inputs["account"] = _account_state(account=account, headroom=headroom)
 
     def log(result: sizing.SizingResult | None, reason: str) -> TradeSetupRiskLog:
         row = TradeSetupRiskLog(
@@ -285,6 +299,8 @@ def trade_setup_size(
 
     if account_is_halted(account=account):
         return log(sizing.SizingResult(approved=False, reason=sizing.ACCOUNT_HALTED), sizing.ACCOUNT_HALTED)
+    if close_only:
+        return log(sizing.SizingResult(approved=False, reason=sizing.CLOSE_ONLY), sizing.CLOSE_ONLY)
     if state is None or state.snapshot_age_seconds > sizing_config.max_snapshot_age_seconds:
         return log(sizing.SizingResult(approved=False, reason=sizing.STALE_ACCOUNT), sizing.STALE_ACCOUNT)
 

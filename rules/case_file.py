@@ -15,15 +15,14 @@ Decisions where the spec is silent:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from core.casefiles import CaseFileError, case_error
+from core.casefiles import CaseFileError, case_error, expect_array, expect_object, load_json, required
 from rules.evaluation import (
     DEFAULT_WARN_AT_PERCENT_USED,
     DailyLoss,
@@ -101,28 +100,6 @@ def _moment(value: object, path: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _object(value: object, path: str, *, known: set[str] | None = None) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise case_error(path, "must be an object", value)
-    if known is not None:
-        for key in value:
-            if key not in known:
-                raise CaseFileError(f"{path}.{key}: unknown key (known: {', '.join(sorted(known))})")
-    return value
-
-
-def _array(value: object, path: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise case_error(path, "must be an array", value)
-    return value
-
-
-def _required(section: Mapping[str, Any], key: str, path: str) -> Any:
-    if key not in section or section[key] is None:
-        raise CaseFileError(f"{path}.{key}: is required" if path else f"{key}: is required")
-    return section[key]
-
-
 def _choice(section: Mapping[str, Any], key: str, path: str, default: str, allowed: tuple[str, ...]) -> str:
     value = section.get(key)
     if value is None:
@@ -135,9 +112,9 @@ def _choice(section: Mapping[str, Any], key: str, path: str, default: str, allow
 def _daily_loss(raw: object, path: str) -> DailyLoss | None:
     if raw is None:
         return None
-    section = _object(raw, path, known=_DAILY_KEYS)
+    section = expect_object(raw, path, known=_DAILY_KEYS)
     return DailyLoss(
-        percent=_positive(_required(section, "percent", path), f"{path}.percent"),
+        percent=_positive(required(section, "percent", path), f"{path}.percent"),
         of=_choice(section, "of", path, "initial", ("initial", "base")),
         base=_choice(section, "base", path, "balance", ("balance", "equity", "max")),
     )
@@ -146,19 +123,19 @@ def _daily_loss(raw: object, path: str) -> DailyLoss | None:
 def _max_loss(raw: object, path: str) -> MaxLoss | None:
     if raw is None:
         return None
-    section = _object(raw, path, known=_MAX_LOSS_KEYS)
+    section = expect_object(raw, path, known=_MAX_LOSS_KEYS)
     lock = section.get("lock_at_initial", True)
     if not isinstance(lock, bool):
         raise case_error(f"{path}.lock_at_initial", "must be true or false", lock)
     return MaxLoss(
-        percent=_positive(_required(section, "percent", path), f"{path}.percent"),
+        percent=_positive(required(section, "percent", path), f"{path}.percent"),
         mode=_choice(section, "mode", path, "static", ("static", "eod_trailing", "intraday_trailing")),
         lock_at_initial=lock,
     )
 
 
 def _rules(raw: object, path: str, *, first_reading: datetime | None) -> RuleSet:
-    section = _object(raw, path, known=_RULE_KEYS)
+    section = expect_object(raw, path, known=_RULE_KEYS)
     timezone = section.get("timezone", "UTC")
     if not isinstance(timezone, str) or not timezone:
         raise case_error(f"{path}.timezone", "must be an IANA time zone name", timezone)
@@ -177,9 +154,9 @@ def _rules(raw: object, path: str, *, first_reading: datetime | None) -> RuleSet
     target = section.get("profit_target")
     target_percent = None
     if target is not None:
-        target_section = _object(target, f"{path}.profit_target", known=_TARGET_KEYS)
+        target_section = expect_object(target, f"{path}.profit_target", known=_TARGET_KEYS)
         target_percent = _positive(
-            _required(target_section, "percent", f"{path}.profit_target"), f"{path}.profit_target.percent"
+            required(target_section, "percent", f"{path}.profit_target"), f"{path}.profit_target.percent"
         )
     min_days = section.get("min_trading_days", 0)
     min_days_number = _number(0 if min_days is None else min_days, f"{path}.min_trading_days")
@@ -188,7 +165,7 @@ def _rules(raw: object, path: str, *, first_reading: datetime | None) -> RuleSet
     best_day = section.get("best_day_percent")
     warn = section.get("warn_at_percent_used")
     rules = RuleSet(
-        initial_balance=_positive(_required(section, "initial_balance", path), f"{path}.initial_balance"),
+        initial_balance=_positive(required(section, "initial_balance", path), f"{path}.initial_balance"),
         start=start_at,
         timezone=timezone,
         reset_time=reset_time,
@@ -208,17 +185,17 @@ def _rules(raw: object, path: str, *, first_reading: datetime | None) -> RuleSet
 
 
 def _readings(raw: object, path: str) -> list[Reading]:
-    items = _array(raw, path)
+    items = expect_array(raw, path)
     if not items:
         raise CaseFileError(f"{path}: must not be empty")
     readings: list[Reading] = []
     for index, item in enumerate(items):
         at = f"{path}[{index}]"
-        section = _object(item, at)
+        section = expect_object(item, at)
         reading = Reading(
-            time=_moment(_required(section, "time", at), f"{at}.time"),
-            balance=_number(_required(section, "balance", at), f"{at}.balance"),
-            equity=_number(_required(section, "equity", at), f"{at}.equity"),
+            time=_moment(required(section, "time", at), f"{at}.time"),
+            balance=_number(required(section, "balance", at), f"{at}.balance"),
+            equity=_number(required(section, "equity", at), f"{at}.equity"),
         )
         if readings and reading.time < readings[-1].time:
             raise CaseFileError(
@@ -230,10 +207,10 @@ def _readings(raw: object, path: str) -> list[Reading]:
 
 def _trades(raw: object, path: str) -> list[Trade]:
     trades: list[Trade] = []
-    for index, item in enumerate(_array(raw, path)):
+    for index, item in enumerate(expect_array(raw, path)):
         at = f"{path}[{index}]"
-        section = _object(item, at)
-        open_time = _moment(_required(section, "open_time", at), f"{at}.open_time")
+        section = expect_object(item, at)
+        open_time = _moment(required(section, "open_time", at), f"{at}.open_time")
         close_raw = section.get("close_time")
         close_time = None if close_raw is None else _moment(close_raw, f"{at}.close_time")
         if close_time is not None and close_time < open_time:
@@ -242,53 +219,35 @@ def _trades(raw: object, path: str) -> list[Trade]:
             Trade(
                 open_time=open_time,
                 close_time=close_time,
-                profit=_number(_required(section, "profit", at), f"{at}.profit"),
+                profit=_number(required(section, "profit", at), f"{at}.profit"),
             )
         )
     return trades
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise CaseFileError(f"duplicate key {json.dumps(key)}")
-        result[key] = value
-    return result
-
-
-def _load(text: str | bytes) -> object:
-    try:
-        decoded = text.decode("utf-8-sig") if isinstance(text, bytes) else text
-    except UnicodeDecodeError:
-        raise CaseFileError("not UTF-8 text") from None
-    try:
-        return json.loads(
-            decoded,
-            parse_float=Decimal,
-            parse_int=Decimal,
-            parse_constant=Decimal,  # NaN/Infinity load, then fail with their path as non-finite numbers
-            object_pairs_hook=_no_duplicates,
-        )
-    except json.JSONDecodeError as exc:
-        raise CaseFileError(f"not valid JSON: {exc}") from None
-    except InvalidOperation:
-        raise CaseFileError("not valid JSON: a number that is not a decimal") from None
-
-
 def parse_case(source: str | bytes | Mapping[str, Any]) -> RulesCase:
     """Read a case from JSON text or an already-decoded mapping; raise `CaseFileError` naming the bad path."""
-    raw = dict(source) if isinstance(source, Mapping) else _load(source)
-    top = _object(raw, "top level")
+    raw = dict(source) if isinstance(source, Mapping) else load_json(source)
+    top = expect_object(raw, "top level")
     prefix = ""
     if "rules" not in top and isinstance(top.get("case"), dict):
         top, prefix = top["case"], "case."
-    readings = _readings(_required(top, "readings", prefix.rstrip(".")), f"{prefix}readings")
+    readings = _readings(required(top, "readings", prefix.rstrip(".")), f"{prefix}readings")
     rules = _rules(
-        _required(top, "rules", prefix.rstrip(".")), f"{prefix}rules", first_reading=readings[0].time
+        required(top, "rules", prefix.rstrip(".")), f"{prefix}rules", first_reading=readings[0].time
     )
     if readings[0].time < rules.start:
         raise CaseFileError(f"{prefix}readings[0].time: must not be before rules.start")
     trades_raw = top.get("trades")
     trades = [] if trades_raw is None else _trades(trades_raw, f"{prefix}trades")
     return RulesCase(rules=rules, readings=readings, trades=trades)
+
+
+def rules_parse(raw: object, path: str, *, default_start: datetime) -> RuleSet:
+    """A `rules` object of the case-file format on its own (the scenario runner's `rules` key), validated."""
+    rules = _rules(raw, path, first_reading=default_start)
+    errors = rules.validate()
+    if errors:
+        name, message = next(iter(errors.items()))
+        raise CaseFileError(f"{path}.{name}: {message}")
+    return rules

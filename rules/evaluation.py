@@ -475,7 +475,7 @@ class RulesState:
         headroom = summary.headroom
         return {
             "status": summary.status,
-            "breach": None if summary.breach is None else _breach_dict(summary.breach),
+            "breach": None if summary.breach is None else breach_dict(summary.breach),
             "days": [self.day_dict(day) for day in self.days],
             "trading_days": summary.trading_days,
             "best_day_share": _number(summary.best_day_share),
@@ -512,7 +512,7 @@ def _number(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _breach_dict(breach: Breach) -> dict[str, Any]:
+def breach_dict(breach: Breach) -> dict[str, Any]:
     return {
         "rule": breach.rule,
         "time": iso_utc(breach.time),

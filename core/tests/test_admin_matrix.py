@@ -99,6 +99,11 @@ ADMIN_MATRIX = {
     "reconciliation.synccycle": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},
     "risk.riskconfigversion": {"owner": ("va", []), "support": ("v", []), "trader": ("", [])},
     "risk.tradesetuprisklog": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},
+    "rules.accountruleset": {"owner": ("vac", []), "support": ("v", []), "trader": ("", [])},
+    "rules.accountrulesstate": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},
+    "rules.accountrulesetchange": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},
+    "rules.ruleset": {"owner": ("vac", []), "support": ("v", []), "trader": ("", [])},
+    "rules.rulesetchange": {"owner": ("v", []), "support": ("v", []), "trader": ("", [])},
 }
 
 ROLES = ("owner", "support", "trader")

@@ -16,6 +16,7 @@ from accounts.models import User
 from accounts.services import trading_account_create, user_create
 from reconciliation.models import ReconciliationEvent
 from reconciliation.tests.factories import LivePositionFactory
+from rules.models import RuleSet
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +26,8 @@ ROLES = ("anonymous", "own", "other", "support", "owner", "bot")
 OPEN = (200,) * 6
 SIGNED_IN = (401, 200, 200, 200, 200, 200)
 ACCOUNT_READ = (401, 200, 404, 200, 200, 404)  # the bot sees no account unless a permission says so
+OPERATORS = (401, 403, 403, 200, 200, 403)
+OWNER_WRITES = (401, 403, 403, 403, 400, 403)
 
 MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("schema", "get"): OPEN,
@@ -56,6 +59,16 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("risk-api:config", "patch"): (401, 403, 403, 403, 400, 403),
     ("risk-api:config-history", "get"): (401, 403, 403, 200, 200, 403),
     ("risk-api:trade-setup-size", "post"): (401, 400, 404, 400, 400, 400),
+    ("rules-api:rule-sets", "get"): OPERATORS,
+    ("rules-api:rule-sets", "post"): OWNER_WRITES,
+    ("rules-api:presets", "get"): OPERATORS,
+    ("rules-api:rule-set", "get"): OPERATORS,
+    ("rules-api:rule-set", "patch"): OWNER_WRITES,
+    ("rules-api:rule-set-history", "get"): OPERATORS,
+    ("rules-api:account-rule-set", "get"): ACCOUNT_READ,
+    ("rules-api:account-rule-set", "put"): OWNER_WRITES,
+    ("rules-api:account-rule-set-history", "get"): OPERATORS,
+    ("rules-api:close-only-lift", "post"): (401, 403, 403, 400, 400, 403),
     # The EA's endpoints authenticate a signed request, never a user: without a signature nobody gets in.
     ("ea-api:push", "post"): (401,) * 6,
     ("ea-api:commands", "get"): (401,) * 6,
@@ -167,6 +180,8 @@ def _kwargs(name: str, role: str, world) -> dict[str, int]:
         kwargs["ticket"] = 9_000_002 if role == "other" else world["position"].ticket
     if "command_id" in params:
         kwargs["command_id"] = 1
+    if "rule_set_id" in params:
+        kwargs["rule_set_id"] = RuleSet.objects.order_by("pk").values_list("pk", flat=True)[0]
     if "event_id" in params:
         kwargs["event_id"] = (world["their_event"] if role == "other" else world["event"]).pk
     return kwargs

@@ -2,6 +2,7 @@
 pool the web process uses: the number of PostgreSQL connections it holds stays at the pool's bound however many
 requests are in flight, and a database that refuses connections is answered 503 + Retry-After, never 500."""
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ from django.db import connections
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-APPLICATION_NAME = "mt5guard-pool-test"
+APPLICATION_NAME = f"mt5guard-pool-test-{os.getpid()}"  # its own: other runs on the same server count apart
 POOL_MAX = 2
 
 

@@ -16,6 +16,7 @@ from guards.models import AlertKind, CloseIntent, GuardAlert, GuardState
 from guards.selectors import EffectiveGuardSettings, guard_settings_for_account, guard_state_get
 from reconciliation.models import AccountSync, EventState, LivePosition, ReconciliationEvent
 from reconciliation.selectors import bot_trade_list_for_account
+from rules.selectors import account_rules_days, account_rules_summary
 
 CHART_WINDOWS = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "1w": timedelta(weeks=1)}
 CHART_MAX_POINTS = 480
@@ -51,6 +52,8 @@ class GuardPanel:
     daily_headroom: Decimal | None
     drawdown_headroom: Decimal | None
     day_resets_at: datetime | None
+    rules: dict[str, Any] | None = None  # the account's rule set: headroom and objectives (rules.selectors)
+    rules_days: list[dict[str, Any]] = field(default_factory=list)
 
 
 def account_guard_panel(*, account: TradingAccount) -> GuardPanel:
@@ -58,6 +61,7 @@ def account_guard_panel(*, account: TradingAccount) -> GuardPanel:
 
     state = guard_state_get(account=account)
     cfg = guard_settings_for_account(account=account)
+    rules = account_rules_summary(account=account)
     snapshot = account.latest_snapshot
     daily = drawdown = None
     if state is not None and snapshot is not None:
@@ -77,6 +81,8 @@ def account_guard_panel(*, account: TradingAccount) -> GuardPanel:
         daily_headroom=daily.quantize(Decimal("0.01")) if daily is not None else None,
         drawdown_headroom=drawdown.quantize(Decimal("0.01")) if drawdown is not None else None,
         day_resets_at=broker_day_resets_at(account=account),
+        rules=rules,
+        rules_days=account_rules_days(account=account) if rules is not None else [],
     )
 
 

@@ -35,6 +35,7 @@ from accounts.selectors import trading_account_list_for_user
 from guards.models import GuardStatus, Level
 from guards.selectors import guard_settings_global_values
 from reconciliation.models import AccountSync, EventState, ReconciliationEvent
+from rules.models import RuleSetKind
 
 _PCT = DecimalField(max_digits=12, decimal_places=4)
 _MONEY = DecimalField(max_digits=24, decimal_places=2)
@@ -127,7 +128,24 @@ def overview_accounts(*, user: User) -> QuerySet[TradingAccount]:
             dl_critical=dl_critical,
             dd_percent=Coalesce(F("guard_state__drawdown_percent"), Value(Decimal("0")), output_field=_PCT),
             dl_percent=Coalesce(F("guard_state__daily_loss_percent"), Value(Decimal("0")), output_field=_PCT),
-            # Percentage points left before the nearest critical limit (smallest first = closest to liquidation).
+            # Under a rule set with limits (its live state of the current assignment): the permitted loss, i.e.
+            # min(today's, total), as percentage points of equity.
+            rules_headroom_percent=Case(
+                When(
+                    Q(rule_set_assignment__rule_set__kind=RuleSetKind.LIMITS)
+                    & Q(rules_state__assignment_revision=F("rule_set_assignment__revision"))
+                    & Q(rules_state__headroom__isnull=False)
+                    & Q(latest_snapshot__equity__gt=0),
+                    then=ExpressionWrapper(
+                        F("rules_state__headroom") * Value(Decimal("100")) / F("latest_snapshot__equity"),
+                        output_field=_PCT,
+                    ),
+                ),
+                default=Value(None, output_field=_PCT),
+                output_field=_PCT,
+            ),
+            # Percentage points left before the nearest critical limit or rule-set limit (smallest first = closest
+            # to liquidation).
             headroom_percent=Least(
                 ExpressionWrapper(F("dd_critical") - F("dd_percent"), output_field=_PCT),
                 Coalesce(
@@ -135,6 +153,7 @@ def overview_accounts(*, user: User) -> QuerySet[TradingAccount]:
                     Value(_NO_LIMIT),
                     output_field=_PCT,
                 ),
+                Coalesce(F("rules_headroom_percent"), Value(_NO_LIMIT), output_field=_PCT),
                 output_field=_PCT,
             ),
             # Money before the daily-loss limit: equity - anchor * (1 - limit%); before the drawdown limit:

@@ -62,6 +62,36 @@ class _MarketSymbolOutputSerializer(serializers.Serializer):
     last_alert = _MarketAlertOutputSerializer(allow_null=True)
 
 
+class _RulesOutputSerializer(serializers.Serializer):
+    """The account's rule set (null without one): headroom first, then the objectives (shared/spec/rules.md)."""
+
+    rule_set = serializers.CharField()
+    rule_set_id = serializers.IntegerField()
+    initial_balance = serializers.DecimalField(**_MONEY)
+    start = serializers.DateTimeField()
+    evaluated = serializers.BooleanField(help_text="False until the first snapshot under this assignment.")
+    status = serializers.CharField(help_text="active, passed or breached.")
+    level = serializers.CharField(help_text="normal, warning or breached.")
+    breach = serializers.JSONField(allow_null=True)
+    permitted_loss_today = serializers.DecimalField(**_MONEY)
+    permitted_loss_total = serializers.DecimalField(**_MONEY)
+    daily_limit = serializers.DecimalField(**_MONEY)
+    max_loss_limit = serializers.DecimalField(**_MONEY)
+    daily_used_percent = serializers.DecimalField(**_PERCENT)
+    total_used_percent = serializers.DecimalField(**_PERCENT)
+    headroom = serializers.DecimalField(**_MONEY)
+    next_reset = serializers.DateTimeField(allow_null=True)
+    close_only = serializers.BooleanField()
+    trading_days = serializers.IntegerField()
+    min_trading_days = serializers.IntegerField()
+    profit_target_percent = serializers.DecimalField(**_PERCENT)
+    profit_target_met = serializers.BooleanField(allow_null=True)
+    best_day_share = serializers.DecimalField(**_PERCENT)
+    best_day_percent = serializers.DecimalField(**_PERCENT)
+    objectives_met_at = serializers.DateTimeField(allow_null=True)
+    evaluated_at = serializers.DateTimeField(allow_null=True)
+
+
 class GuardStatusOutputSerializer(serializers.Serializer):
     account = serializers.IntegerField()
     state = serializers.CharField()
@@ -72,6 +102,7 @@ class GuardStatusOutputSerializer(serializers.Serializer):
     headroom = _HeadroomOutputSerializer()
     trip = _TripOutputSerializer()
     market = _MarketSymbolOutputSerializer(many=True)
+    rules = _RulesOutputSerializer(allow_null=True)
 
 
 class CloseIntentOutputSerializer(serializers.ModelSerializer):

@@ -54,6 +54,7 @@ from guards.services.market import market_guard_evaluate
 from guards.services.retries import halt_trigger_key
 from integrations.mt5.reading import AccountReading
 from integrations.mt5.types import Deal
+from rules.services.live import account_rules_observe
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,9 @@ def _state_lock_query() -> QuerySet[GuardState]:
     )[:1]
     return (
         GuardState.objects.select_for_update(of=("self",))
-        .select_related("account__guard_settings")
+        .select_related(
+            "account__guard_settings", "account__rule_set_assignment__rule_set", "account__rules_state"
+        )
         .annotate(global_settings=Subquery(global_row, output_field=JSONField(decoder=_DecimalDecoder)))
     )
 
@@ -418,6 +421,113 @@ def _trip(ctx: _Context) -> None:
     )
 
 
+def _rules(
+    ctx: _Context, *, snapshot: AccountSnapshot, reading: AccountReading, writes: WriteBatch | None
+) -> None:
+    """The account's rule set on this fresh snapshot (rules.services.live; its rows came with the state lock):
+    level changes and objectives met are alerts; a breach closes everything and halts the account at once (a
+    breached rule set cannot recover, so there is no grace period), naming the rule and the limit."""
+    account = ctx.state.account
+    assignment = getattr(account, "rule_set_assignment", None)
+    if assignment is None:
+        return
+    outcome = account_rules_observe(
+        account_id=ctx.account_id,
+        assignment=assignment,
+        row=getattr(account, "rules_state", None),
+        snapshot_id=snapshot.pk,
+        time=snapshot.taken_at,
+        balance=snapshot.balance,
+        equity=snapshot.equity,
+        deals=reading.deals or (),
+        now=ctx.now,
+        writes=writes,
+    )
+    if outcome is None:
+        return
+    row, name = outcome.row, outcome.rule_set_name
+    used = [u for u in (row.daily_used_percent, row.total_used_percent) if u is not None]
+    if outcome.level_from != outcome.level_to and outcome.breach is None:
+        ctx.alert(
+            kind=AlertKind.RULE_LEVEL,
+            guard=Guard.RULES,
+            level=Level.WARNING if outcome.level_to == "warning" else Level.NORMAL,
+            value=max(used) if used else None,
+            message=f"{name}: {outcome.level_from} → {outcome.level_to} (daily {row.daily_used_percent}% used, "
+            f"total {row.total_used_percent}% used)"
+            + ("; the account is close-only" if outcome.close_only_set else ""),
+            detail={
+                "from": outcome.level_from,
+                "to": outcome.level_to,
+                "daily_used_percent": _str(row.daily_used_percent),
+                "total_used_percent": _str(row.total_used_percent),
+                "permitted_loss_today": _str(row.permitted_loss_today),
+                "permitted_loss_total": _str(row.permitted_loss_total),
+                "close_only": row.close_only,
+                "rule_set": name,
+            },
+        )
+    if outcome.passed_now:
+        ctx.alert(
+            kind=AlertKind.OBJECTIVES_MET,
+            guard=Guard.RULES,
+            level=Level.NORMAL,
+            message=f"{name}: objectives met (profit target, {row.trading_days} trading day(s), best day "
+            f"{row.best_day_share}%)",
+            detail={
+                "trading_days": row.trading_days,
+                "best_day_share": _str(row.best_day_share),
+                "rule_set": name,
+            },
+        )
+    breach = outcome.breach
+    if breach is None:
+        return
+    label = "daily loss" if breach.rule == "daily_loss" else "maximum loss"
+    ctx.alert(
+        kind=AlertKind.RULE_BREACH,
+        guard=Guard.RULES,
+        level=Level.CRITICAL,
+        message=f"{name}: {label} limit breached: equity {breach.equity} below the limit {breach.limit}",
+        detail={
+            "rule": breach.rule,
+            "equity": str(breach.equity),
+            "limit": str(breach.limit),
+            "time": breach.time.isoformat(),
+            "rule_set": name,
+        },
+    )
+    state = ctx.state
+    if state.status in (GuardStatus.TRIPPED, GuardStatus.HALTED):
+        return
+    state.status = GuardStatus.TRIPPED
+    state.trip_id = uuid.uuid4()
+    state.trip_guard = Guard.RULES
+    state.tripped_at = ctx.now
+    state.liquidate_at = ctx.now
+    state.liquidation_dispatched_at = ctx.now
+    state.liquidation_started_at = None
+    state.halted_at = None
+    ctx.alert(
+        kind=AlertKind.LIQUIDATION_SCHEDULED,
+        guard=Guard.RULES,
+        level=Level.CRITICAL,
+        message=f"{name}: {label} limit {breach.limit} breached (equity {breach.equity}): closing every position "
+        "now; the account is halted until reset",
+        detail={
+            "at": ctx.now.isoformat(),
+            "trip_id": str(state.trip_id),
+            "rule": breach.rule,
+            "limit": str(breach.limit),
+            "equity": str(breach.equity),
+            "rule_set": name,
+        },
+    )
+    ctx.actions.append(
+        ("liquidation", {"account_id": ctx.account_id, "trip_id": str(state.trip_id), "countdown": 0.0})
+    )
+
+
 def _overdue(ctx: _Context) -> None:
     """Safety net: a tripped account whose liquidation never started is re-dispatched by the next sync."""
     state = ctx.state
@@ -546,6 +656,7 @@ def account_guards_evaluate(
             _peak_and_anchor(ctx, snapshot=snapshot)
             _levels(ctx, equity=snapshot.equity)
             _trip(ctx)
+            _rules(ctx, snapshot=snapshot, reading=reading, writes=writes)
             state.last_snapshot_id = snapshot.pk
             state.last_snapshot_at = snapshot.taken_at
             state.last_balance = snapshot.balance

@@ -80,7 +80,10 @@ def account_liquidate(
             GuardStatus.HALTED,
         ):
             return LiquidationResult(outcome="stale", detail=f"episode {trip_id} is no longer active")
-        trigger = CloseTrigger.DAILY_LOSS if state.trip_guard == Guard.DAILY_LOSS else CloseTrigger.DRAWDOWN
+        trigger = {Guard.DAILY_LOSS: CloseTrigger.DAILY_LOSS, Guard.RULES: CloseTrigger.RULES}.get(
+            state.trip_guard, CloseTrigger.DRAWDOWN
+        )
+        final = state.trip_guard == Guard.RULES  # a breached rule set never recovers: no re-check of levels
         trigger_key = halt_trigger_key(state.trip_id)
         if state.status == GuardStatus.TRIPPED:
             if recheck_error:
@@ -90,7 +93,7 @@ def account_liquidate(
                     "liquidation %s of account %s: re-check failed: %s", trip_id, account.pk, recheck_error
                 )
                 return LiquidationResult(outcome="retry", detail=recheck_error)
-            if _balance_moved(state, balance=reading.balance, credit=reading.credit):
+            if not final and _balance_moved(state, balance=reading.balance, credit=reading.credit):
                 # A deposit or withdrawal since the last evaluated reading is applied to the peak by the next sync
                 # (by its deal ticket); judged before that, a withdrawal would read as a loss. Retry after it.
                 return LiquidationResult(
@@ -99,7 +102,7 @@ def account_liquidate(
             drawdown = percent_below(state.peak_equity, reading.equity)
             daily_loss = percent_below(state.day_anchor, reading.equity)
             alerts: list[GuardAlert] = []
-            if not (
+            if not final and not (
                 _critical(drawdown, cfg.drawdown_critical_percent)
                 or _critical(daily_loss, cfg.daily_loss_critical_percent)
             ):
@@ -127,8 +130,13 @@ def account_liquidate(
                     level=Level.CRITICAL,
                     value=value,
                     now=now,
-                    message=f"Still critical after the grace period ({value}%): closing "
-                    f"{len(positions)} position(s); the account is halted until reset",
+                    message=(
+                        f"Rule-set limit breached: closing {len(positions)} position(s); the account is halted "
+                        "until reset"
+                        if final
+                        else f"Still critical after the grace period ({value}%): closing "
+                        f"{len(positions)} position(s); the account is halted until reset"
+                    ),
                     detail={
                         "equity": str(reading.equity),
                         "drawdown_percent": str(drawdown),

@@ -71,3 +71,21 @@ def test_failing_guards_tell_operators_once_an_hour():
     again = events_from_alerts([_alert(2, "guards_failed", detail={"error": "boom"})])
     assert [(e.kind, e.audience) for e in first] == [(EventKind.GUARDS_FAILED, Audience.OPERATORS)]
     assert first[0].key == again[0].key  # the same hour: one notification per destination
+
+
+@pytest.mark.parametrize(
+    ("kind", "level", "expected"),
+    [
+        ("rule_level", "warning", (EventKind.RULE_LEVEL, Severity.WARNING)),
+        ("rule_level", "normal", (EventKind.RULE_LEVEL, Severity.INFO)),
+        ("objectives_met", "normal", (EventKind.OBJECTIVES_MET, Severity.WARNING)),
+        ("rule_breach", "critical", None),  # told by the liquidation_scheduled of the same decision
+    ],
+)
+def test_rule_set_alerts(kind, level, expected):
+    from notifications.events import alerts_may_notify
+
+    alert = _alert(1, kind, level=level)
+    events = events_from_alerts([alert])
+    assert [(e.kind, e.severity) for e in events] == ([expected] if expected else [])
+    assert alerts_may_notify([alert]) is (expected is not None)

@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError
 from guards.models import SETTING_FIELDS, GuardSettings
 
 SPEC_ACTIONS = ("prices", "bot_trade", "open", "close", "fault", "balance", "disconnect", "market")
-EXTRA_ACTIONS = ("before_call", "concurrent_close", "reset", "deposit", "feed", "settings")
+EXTRA_ACTIONS = ("before_call", "concurrent_close", "reset", "deposit", "feed", "settings", "size")
 ACTIONS = SPEC_ACTIONS + EXTRA_ACTIONS
 MARGIN_MODES = ("hedging", "netting", "exchange")
 FAULT_CALLS = (
@@ -58,6 +58,8 @@ class Scenario:
     steps: list[Step]
     start: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    rules: Any = None  # rules.evaluation.RuleSet of the scenario's account (the `rules` key), or None
+    rules_close_only_on_warning: bool = False
 
 
 def _fail(path: str, message: str) -> ScenarioError:
@@ -184,7 +186,36 @@ def _check_market(args: Any, path: str) -> dict[str, Any]:
     return market
 
 
+def _scenario_rules(raw: Any, start: datetime | None) -> tuple[Any, bool]:
+    """The `rules` key: a rule set in the `rules_case` format (shared/spec/rules.md) for the scenario's account,
+    plus `close_only_on_warning` (default false). `start` defaults to the scenario's start."""
+    if raw is None:
+        return None, False
+    from integrations.mt5.simulated.clock import DEFAULT_VIRTUAL_START
+    from rules.case_file import CaseFileError, rules_parse
+
+    section = dict(_object(raw, "rules"))
+    close_only = section.pop("close_only_on_warning", False)
+    if not isinstance(close_only, bool):
+        raise _fail("rules.close_only_on_warning", "must be true or false")
+    try:
+        return rules_parse(section, "rules", default_start=start or DEFAULT_VIRTUAL_START), close_only
+    except CaseFileError as exc:
+        raise ScenarioError(str(exc)) from None
+
+
 def _check_action(action: str, args: Any, path: str, *, nested: bool = False) -> Any:
+    if action == "size":
+        setup = _object(args, path)
+        _text(setup.get("symbol"), f"{path}.symbol")
+        _side(setup.get("side"), f"{path}.side")
+        entries = setup.get("entries")
+        if not isinstance(entries, list) or not entries:
+            raise _fail(f"{path}.entries", "must be a non-empty list of prices")
+        for index, price in enumerate(entries):
+            _number(price, f"{path}.entries[{index}]", positive=True)
+        _number(setup.get("sl"), f"{path}.sl", positive=True)
+        return setup
     if action == "balance":
         return _check_balance(args, path)
     if action == "disconnect":
@@ -315,6 +346,7 @@ def scenario_parse(text: str) -> Scenario:
         "start",
         "name",
         "description",
+        "rules",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -374,7 +406,10 @@ def scenario_parse(text: str) -> Scenario:
                 at=at, action=action, args=_check_action(action, raw[action], f"{path}.{action}"), index=index
             )
         )
+    rules, close_only = _scenario_rules(data.get("rules"), start)
     return Scenario(
+        rules=rules,
+        rules_close_only_on_warning=close_only,
         login=login,
         currency=currency,
         balance=balance,

@@ -27,6 +27,7 @@ from django.test.utils import override_settings
 
 from accounts.models import Role, TradingAccount, User
 from accounts.services import trading_account_create, user_create
+from core.exceptions import ApplicationError
 from guards.clock import clock_override
 from guards.models import AlertKind, CloseIntent, CloseTrigger, GuardAlert, GuardState
 from guards.services.autoclose import close_intent_follow_up, position_close, positions_close_all
@@ -43,6 +44,10 @@ from pipeline.replay.parser import Scenario, ScenarioError
 from pipeline.services import account_sync
 from reconciliation.models import ReconciliationEvent
 from reconciliation.services.bot_trades import bot_trade_register
+from risk.services import trade_setup_size
+from rules.models import AccountRulesState
+from rules.services import account_rule_set_assign, rule_set_create
+from rules.services.config import rule_set_terms_of
 
 SERVER = "Scenario-Sim"
 RETRY_LIQUIDATION_SECONDS = 5.0
@@ -212,9 +217,50 @@ class _Run:
             raise ScenarioError(f"no position with comment {comment!r}")
         return found[0]
 
+    def _assign_rules(self, scenario: Scenario) -> None:
+        """The scenario's `rules`: a rule set of its own, assigned to the account from its start."""
+        rule_set = rule_set_create(
+            actor=None,
+            name=f"scenario {scenario.login}",
+            reason="scenario rules",
+            close_only_on_warning=scenario.rules_close_only_on_warning,
+            **rule_set_terms_of(scenario.rules),
+        )
+        account_rule_set_assign(
+            actor=None,
+            account=self.account,
+            rule_set=rule_set,
+            reason="scenario rules",
+            initial_balance=scenario.rules.initial_balance,
+            start=scenario.rules.start,
+        )
+
+    def _size(self, setup: dict[str, Any]) -> None:
+        """A sizing request on the scenario's account (the live flow: headroom cap, close-only, halted)."""
+        event: dict[str, Any] = {"t": _num(self.t()), "type": "sizing"}
+        try:
+            log = trade_setup_size(
+                account=TradingAccount.objects.select_related("latest_snapshot").get(pk=self.account.pk),
+                actor=self.users["trader"],
+                symbol=setup["symbol"],
+                side=setup["side"],
+                entries=[Decimal(str(price)) for price in setup["entries"]],
+                sl=Decimal(str(setup["sl"])),
+                gateway=self.gateway,
+            )
+        except ApplicationError as exc:
+            event.update(approved=False, reason=exc.extra.get("reason", type(exc).__name__))
+        else:
+            result = log.result or {}
+            event.update(approved=log.approved, reason=log.reason or None, risk_amount=result.get("risk_amount"),
+                         capped_by=result.get("capped_by"))  # fmt: skip
+        self.events.append(event)
+
     def _apply_action(self, action: str, args: Any) -> None:
         sim = self.sim
-        if action == "prices":
+        if action == "size":
+            self._size(args)
+        elif action == "prices":
             self._prices(args)
         elif action == "market":
             self._market(args)
@@ -427,6 +473,13 @@ class _Run:
                     event["retry_at"] = _num(self.t(datetime.fromisoformat(detail["retry_at"])))
             elif detail.get("retcode") is not None:
                 event["retcode"] = detail.get("retcode")
+        elif alert.kind == AlertKind.RULE_LEVEL:
+            event.update(level=detail.get("to"), value=_num(alert.value), close_only=detail.get("close_only"))
+        elif alert.kind == AlertKind.RULE_BREACH:
+            event.update(rule=detail.get("rule"), equity=_num(Decimal(detail["equity"])),
+                         limit=_num(Decimal(detail["limit"])))  # fmt: skip
+        elif alert.kind == AlertKind.OBJECTIVES_MET:
+            event.update(trading_days=detail.get("trading_days"), best_day_share=detail.get("best_day_share"))
         elif alert.kind in (AlertKind.HALTED_POSITION,):
             event.update(ticket=alert.ticket, closing=detail.get("closing"))
         elif alert.kind == AlertKind.MARKET_MARKED:
@@ -465,6 +518,8 @@ class _Run:
         )
         if scenario.guards:
             guard_settings_update(actor=None, values=scenario.guards, reason="scenario config")
+        if scenario.rules is not None:
+            self._assign_rules(scenario)
         interval = scenario.sync_interval_seconds
         steps = deque(sorted(scenario.steps, key=lambda s: (s.at, s.index)))
         fixed = deque(self._moments())
@@ -515,6 +570,24 @@ class _Run:
             "order_sends": {str(k): v for k, v in sorted(self.api.order_sends.items()) if k},
             "tickets": dict(sorted(self.tickets_by_comment.items())),
             "liquidation_delays": delays,
+            "rules": self._rules_final(),
+        }
+
+    def _rules_final(self) -> dict[str, Any] | None:
+        row = AccountRulesState.objects.filter(account=self.account).first()
+        if row is None:
+            return None
+        return {
+            "status": row.status,
+            "level": row.level,
+            "breach": row.breach,
+            "close_only": row.close_only,
+            "trading_days": row.trading_days,
+            "objectives_met": row.objectives_met_at is not None,
+            "daily_limit": _num(row.daily_limit),
+            "max_loss_limit": _num(row.max_loss_limit),
+            "permitted_loss_today": _num(row.permitted_loss_today),
+            "permitted_loss_total": _num(row.permitted_loss_total),
         }
 
 

@@ -273,3 +273,56 @@ def test_a_double_click_on_close_sends_one_order(live_asgi, log_in, people, sim)
     assert tess.terminal.positions_get(ticket=ticket) in ((), None)
     intent = CloseIntent.objects.get(account=tess.account, ticket=ticket)
     assert intent.order_sends == 1
+
+
+def test_an_account_under_a_rule_set_shows_its_objectives_and_days(live_asgi, log_in, people):
+    """Two trading days under the two-step rule set, evaluated by the guards on stored snapshots with the terminal's
+    deals: the panel shows the headroom, the trading days against the minimum, the profit target met and one row
+    per day (newest first) with its base, limit, lowest equity and closed profit."""
+    from guards.tests.conftest import START, evaluate_reading, make_snapshot
+    from guards.tests.test_rules_live import _deal
+    from rules.models import RuleSet
+    from rules.services import account_rule_set_assign
+
+    account = TradingAccountFactory(owner=people["trader"])
+    account_rule_set_assign(
+        actor=None,
+        account=account,
+        rule_set=RuleSet.objects.get(preset="two_step"),
+        initial_balance="10000",
+        start=START,
+        reason="challenge",
+    )
+    day2 = START + timedelta(days=1)
+    readings = [
+        (START, "10000", "10000", []),
+        (START + timedelta(minutes=10), "10600", "10550", [
+            _deal(1, position=11, entry=0, at=START + timedelta(minutes=1)),
+            _deal(2, position=11, entry=1, at=START + timedelta(minutes=6), profit="600"),
+        ]),
+        (day2 + timedelta(minutes=10), "11100", "11100", [
+            _deal(3, position=12, entry=0, at=day2 + timedelta(minutes=1), commission="-4"),
+            _deal(4, position=12, entry=1, at=day2 + timedelta(minutes=6), profit="504"),
+        ]),
+    ]  # fmt: skip
+    for at, balance, equity, deals in readings:
+        snapshot = make_snapshot(account, balance=balance, equity=equity, at=at)
+        evaluate_reading(account=account, snapshot=snapshot, deals=deals, now=at)
+
+    page = log_in("tess", "trader-pass-123")
+    page.goto(f"{live_asgi}/accounts/{account.pk}/")
+    panel = page.locator("#rules-panel")
+    expect(panel.locator("h3")).to_contain_text("Rule set: Two-step challenge")
+    objectives = panel.locator("dl.objectives")
+    expect(objectives.locator("dt:has-text('Trading days') + dd")).to_have_text("2 of 4")
+    expect(objectives.locator("dt:has-text('Profit target') + dd")).to_have_text(
+        re.compile(r"10\.00 %\s+met")
+    )
+    rows = panel.locator("table caption:has-text('Days') ~ tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("Mar 3")
+    expect(rows.nth(0)).to_contain_text("500.00")  # profit + commission of the day's trade
+    expect(rows.nth(1)).to_contain_text("Mar 2")
+    expect(rows.nth(1)).to_contain_text("600.00")
+    panel.scroll_into_view_if_needed()
+    screenshot(page, "account-rules")

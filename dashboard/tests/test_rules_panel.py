@@ -1,0 +1,77 @@
+"""Rule sets on the pages: the account page shows the headroom (today's permitted loss, the permitted total loss,
+the used percents, the next reset) and the objectives panel with the days; the overview's least-headroom-first sort
+counts a rule set's headroom."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from accounts.tests.factories import AccountSnapshotFactory, TradingAccountFactory
+from rules.models import AccountRuleSet, AccountRulesState, RuleSet
+from rules.services import account_rule_set_assign, account_rules_observe
+
+pytestmark = pytest.mark.django_db
+
+START = datetime(2026, 3, 2, 7, tzinfo=UTC)
+
+
+def _account(owner, *, login, equity="10000.00"):
+    account = TradingAccountFactory(owner=owner, login=login)
+    snapshot = AccountSnapshotFactory(account=account, equity=Decimal(equity), balance=Decimal("10000.00"))
+    account.latest_snapshot = snapshot
+    account.save(update_fields=["latest_snapshot"])
+    return account
+
+
+def _under_rules(account, *, equity):
+    account_rule_set_assign(
+        actor=None,
+        account=account,
+        rule_set=RuleSet.objects.get(preset="two_step"),
+        initial_balance="10000",
+        start=START,
+        reason="test",
+    )
+    assignment = AccountRuleSet.objects.select_related("rule_set").get(account=account)
+    account_rules_observe(
+        account_id=account.pk,
+        assignment=assignment,
+        row=None,
+        snapshot_id=1,
+        time=START,
+        balance=Decimal(10000),
+        equity=Decimal(equity),
+        deals=(),
+        now=START,
+    )
+
+
+def test_account_page_shows_the_rule_sets_headroom_and_objectives(login_client, trader):
+    account = _account(trader, login=400001, equity="9590.00")
+    _under_rules(account, equity="9590")
+    html = login_client(trader).get(f"/accounts/{account.pk}/").content.decode()
+    panel = html[html.index('id="rules-panel"') :]
+    assert "Rule set: Two-step challenge" in panel
+    assert "Permitted loss today" in panel
+    assert "90.00" in panel
+    assert "82.00 % of the daily limit used" in panel
+    assert "Permitted total loss" in panel
+    assert "590.00" in panel
+    assert 'Trading days</dt><dd class="num">0 of 4' in panel
+    assert "Mar 2" in panel
+    assert "9,500.00" in panel
+
+
+def test_account_page_without_a_rule_set_has_no_panel(login_client, trader):
+    account = _account(trader, login=400002)
+    assert 'id="rules-panel"' not in login_client(trader).get(f"/accounts/{account.pk}/").content.decode()
+
+
+def test_overview_sorts_a_rule_set_account_near_its_limit_first(login_client, owner, trader):
+    calm = _account(trader, login=400011)
+    near = _account(trader, login=400012, equity="9590.00")  # the classic guards see only 4 %
+    _under_rules(near, equity="9590")
+    assert AccountRulesState.objects.get(account=near).headroom == Decimal("90")
+    html = login_client(owner).get("/?sort=headroom").content.decode()
+    assert html.index(f"overview-account-{near.pk}") < html.index(f"overview-account-{calm.pk}")

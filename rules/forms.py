@@ -1,0 +1,62 @@
+"""Admin forms of rule sets and assignments. Their validation is the services' own (`rule_set_validate`), so the
+admin, the API and the case file say the same thing about a bad value; nothing is stored while a field is wrong."""
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from rules.models import TERM_FIELDS, AccountRuleSet, DailyLossBase, DailyLossOf, MaxLossMode, RuleSet
+from rules.presets import PRESETS
+from rules.services import rule_set_validate
+
+
+class RuleSetForm(forms.ModelForm):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), help_text="Required: why this changes."
+    )
+    start_from_preset = forms.ChoiceField(
+        required=False,
+        choices=[("", "— none (custom) —"), *((key, p["name"]) for key, p in PRESETS.items())],
+        help_text="The preset these terms came from (use the links above the form to fill them in).",
+    )
+    # Free text so a wrong value gets our message, not only Django's "select a valid choice".
+    timezone = forms.CharField(
+        max_length=64, help_text="IANA time zone, e.g. Europe/Prague or America/New_York."
+    )
+    reset_time = forms.CharField(max_length=5, help_text="HH:MM, local time in the zone.")
+    daily_loss_of = forms.ChoiceField(choices=DailyLossOf.choices)
+    daily_loss_base = forms.ChoiceField(choices=DailyLossBase.choices)
+    max_loss_mode = forms.ChoiceField(choices=MaxLossMode.choices)
+
+    class Meta:
+        model = RuleSet
+        fields = ("name", "description", *TERM_FIELDS)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if not self.errors:
+            try:
+                rule_set_validate(
+                    {name: cleaned.get(name) for name in ("name", *TERM_FIELDS) if name in cleaned}
+                )
+            except ValidationError as exc:
+                for field, messages in exc.message_dict.items():
+                    self.add_error(field if field in self.fields else None, messages)
+        return cleaned
+
+
+class AccountRuleSetForm(forms.ModelForm):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), help_text="Required: why this changes."
+    )
+
+    class Meta:
+        model = AccountRuleSet
+        fields = ("account", "rule_set", "initial_balance", "start")
+
+    def clean_initial_balance(self) -> Any:
+        value = self.cleaned_data.get("initial_balance")
+        if value is not None and value <= 0:
+            raise ValidationError("Initial balance must be a positive number.")
+        return value
