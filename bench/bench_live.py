@@ -170,6 +170,9 @@ async def _clients(
     await asyncio.sleep(1.0)
     latencies: list[float] = []
     loop = asyncio.get_running_loop()
+    PHASE.update(
+        wall=time.perf_counter(), server=_cpu_seconds(SERVER_PID[0]), bench=_cpu_seconds(os.getpid())
+    )
     for push in range(pushes):
         account_id = account_ids[push]
         committed = await loop.run_in_executor(None, _commit_sync, account_id)
@@ -182,6 +185,11 @@ async def _clients(
             print(f"  push {push}: {missing} client(s) got nothing within 10 s")
         latencies.extend(got)
         await asyncio.sleep(0.3)
+    PHASE.update(
+        wall=time.perf_counter() - PHASE["wall"],
+        server=_cpu_seconds(SERVER_PID[0]) - PHASE["server"],
+        bench=_cpu_seconds(os.getpid()) - PHASE["bench"],
+    )
     for task in listeners:
         task.cancel()
     for ws in sockets:
@@ -191,6 +199,7 @@ async def _clients(
 
 
 SUMMARY_FRAMES: list[int] = []
+SERVER_PID: list[int] = []
 
 
 def _profile_server(path: str) -> None:
@@ -208,6 +217,15 @@ def _profile_server(path: str) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     profiler.enable()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+PHASE: dict[str, float] = {}
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -263,6 +281,7 @@ def main() -> None:
         if not server.ready.wait(timeout=30):
             raise RuntimeError("daphne did not start")
         port = server.port.value
+        SERVER_PID.append(server.pid)
         cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
         latencies = asyncio.run(
             _clients(
@@ -286,6 +305,12 @@ def main() -> None:
             print(
                 f"{'commit -> pushed row at each client (ms)':<44} {statistics.median(ms):>9.1f} "
                 f"{_pct(ms, 0.95):>9.1f} {max(ms):>9.1f}   ({len(ms)} deliveries)"
+            )
+        if PHASE:
+            print(
+                f"CPU during the pushes ({PHASE['wall']:.1f} s of wall time): server {PHASE['server']:.2f} s "
+                f"({PHASE['server'] * 1000 / args.pushes:.0f} ms per push), clients + commits {PHASE['bench']:.2f} s "
+                f"({PHASE['bench'] * 1000 / args.pushes:.0f} ms per push)"
             )
         frames = SUMMARY_FRAMES[0] if SUMMARY_FRAMES else 0
         print(

@@ -19,7 +19,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from accounts.routing import websocket_urlpatterns as account_websockets  # noqa: E402
+from core.websocket_server import skip_autobahn_debug_formatting  # noqa: E402
 from dashboard.routing import websocket_urlpatterns as page_websockets  # noqa: E402
+
+skip_autobahn_debug_formatting()
 
 application = ProtocolTypeRouter(
     {

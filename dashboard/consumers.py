@@ -28,6 +28,7 @@ from django.contrib.auth import get_user_model
 from core.realtime import STAFF_GROUP, account_group
 from dashboard import live
 from dashboard.middleware import TIMEZONE_COOKIE
+from dashboard.relay import process_relays
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +107,10 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
         if access is None:
             await self.close(code=4403)
             return
-        await self._join(access)
+        self._accepted = asyncio.Event()
+        await self._join(access)  # before accepting, so nothing sent once the page is open is missed
         await self.accept()
+        self._accepted.set()
         self._recheck_task = asyncio.create_task(self._recheck_loop())
 
     async def disconnect(self, code: int) -> None:
@@ -115,8 +118,10 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
             task = getattr(self, name, None)
             if task is not None:
                 task.cancel()
+        relays = process_relays()
         for group in list(getattr(self, "groups_joined", ())):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await relays.leave(group, self)
+        self.groups_joined = set()
 
     # --- access -------------------------------------------------------------------------------------------------
 
@@ -172,13 +177,17 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
         return marker if access is None else "\n".join(sorted(access))
 
     async def _join(self, groups: set[str], *, refresh: bool = False) -> None:
-        """`refresh` adds every group again: the channel layer forgets a membership after its group expiry (a day)
-        and all of them when Redis restarts empty, while the socket itself may stay open."""
-        for group in groups if refresh else groups - self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
-        for group in self.groups_joined - groups:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.groups_joined = set(groups)
+        """Groups are joined through the process's relays (one channel-layer membership per group and process).
+        `refresh` adds every group to the channel layer again: it forgets a membership after its group expiry (a
+        day) and all of them when Redis restarts empty, while the socket itself may stay open."""
+        relays = process_relays()
+        before, self.groups_joined = self.groups_joined, set(groups)  # what _may_hear reads from now on
+        for group in groups - before:
+            await relays.join(group, self)
+        for group in before - groups:
+            await relays.leave(group, self)
+        if refresh:
+            await relays.refresh(groups, min_interval=settings.LIVE_ACCESS_RECHECK_SECONDS / 2)
 
     async def _recheck_loop(self) -> None:
         interval = settings.LIVE_ACCESS_RECHECK_SECONDS
@@ -314,6 +323,12 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
         hop to the sync thread per message per socket (500 open overviews: 500 serialized hops per broadcast, the
         largest cost of a push in bench_live's profile). Every database access of this consumer already runs in
         `database_sync_to_async`, which closes old connections around the call in its own thread."""
+        accepted = getattr(self, "_accepted", None)
+        if accepted is not None and not accepted.is_set():
+            try:  # delivered by a relay between joining and accepting
+                await asyncio.wait_for(accepted.wait(), timeout=5)
+            except TimeoutError:
+                return  # never accepted (the client went away): nothing to deliver to
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             if "event" in message:

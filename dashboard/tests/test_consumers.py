@@ -20,6 +20,17 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 app = URLRouter(websocket_urlpatterns)
 
 
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test runs its own event loop; the channel layer keeps per-loop receive state (locks, buffers), which
+    daphne's one loop never outgrows but a closed test loop would leave behind for the next test."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 async def _connect(user, path="/ws/pages/?view=overview", application=app, headers=None):
     communicator = WebsocketCommunicator(application, path, headers=headers or [])
     communicator.scope["user"] = user
@@ -231,3 +242,67 @@ async def test_a_broadcast_costs_no_sync_thread_hop_per_socket(settings, support
         assert f'id="overview-account-{account.pk}"' in await communicator.receive_from(timeout=5)
         await communicator.disconnect()
     assert hops == []
+
+
+def _staff_group_members() -> int:
+    import redis
+    from django.conf import settings as django_settings
+
+    client = redis.Redis.from_url(django_settings.TEST_REDIS_URL)
+    return sum(client.zcard(key) for key in client.scan_iter(match=f"*group:{STAFF_GROUP}"))
+
+
+async def test_open_pages_of_one_process_share_one_channel_layer_membership(settings, support, trader):
+    """500 open overviews must not cost 500 deliveries inside the channel layer per broadcast: a process joins a
+    group once (dashboard.relay) and hands each message to its sockets, which still each get their row."""
+    settings.LIVE_SUMMARY_SECONDS = 60
+    account = await _account(trader, 91)
+    sockets = [(await _connect(support))[0] for _ in range(3)]
+    assert await sync_to_async(_staff_group_members)() == 1
+    await get_channel_layer().group_send(
+        STAFF_GROUP,
+        {"type": "sync_completed", "event": "sync.completed", "uid": "r1", "account_id": account.pk},
+    )
+    for communicator in sockets:
+        assert f'id="overview-account-{account.pk}"' in await communicator.receive_from(timeout=5)
+    for communicator in sockets[:2]:
+        await communicator.disconnect()
+    assert await sync_to_async(_staff_group_members)() == 1  # the last open page still hears
+    await get_channel_layer().group_send(
+        STAFF_GROUP,
+        {"type": "sync_completed", "event": "sync.completed", "uid": "r2", "account_id": account.pk},
+    )
+    assert f'id="overview-account-{account.pk}"' in await sockets[2].receive_from(timeout=5)
+    await sockets[2].disconnect()
+    assert await sync_to_async(_staff_group_members)() == 0  # nobody left: the process left the group
+
+
+async def test_one_page_failing_does_not_stop_the_others(settings, support, trader, monkeypatch):
+    from dashboard.consumers import LivePagesConsumer
+
+    settings.LIVE_SUMMARY_SECONDS = 60
+    account = await _account(trader, 92)
+    first, second = (await _connect(support))[0], (await _connect(support))[0]
+    original = LivePagesConsumer.sync_completed
+    failed = []
+
+    async def first_one_fails(self, message):
+        if not failed:
+            failed.append(self)
+            raise RuntimeError("this page's handler broke")
+        await original(self, message)
+
+    monkeypatch.setattr(LivePagesConsumer, "sync_completed", first_one_fails)
+    await get_channel_layer().group_send(
+        STAFF_GROUP,
+        {"type": "sync_completed", "event": "sync.completed", "uid": "f1", "account_id": account.pk},
+    )
+    assert f'id="overview-account-{account.pk}"' in await second.receive_from(timeout=5)
+    assert await first.receive_nothing(timeout=0.3)
+    await get_channel_layer().group_send(  # and the broken page's relay keeps delivering afterwards
+        STAFF_GROUP,
+        {"type": "sync_completed", "event": "sync.completed", "uid": "f2", "account_id": account.pk},
+    )
+    assert f'id="overview-account-{account.pk}"' in await first.receive_from(timeout=5)
+    for communicator in (first, second):
+        await communicator.disconnect()
