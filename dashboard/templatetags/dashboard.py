@@ -38,6 +38,15 @@ def pct(value: Any) -> str:
 
 
 @register.filter
+def term(value: Any) -> str:
+    """A rule-set term (a percent) as typed: 5, 2.5, 0.25 (no padding zeros)."""
+    number = _decimal(value)
+    if number is None:
+        return EMPTY
+    return f"{number.normalize():f}"
+
+
+@register.filter
 def price(value: Any, digits: Any = None) -> str:
     """A price with the symbol's digits; without them, as stored less trailing zeros (at least two decimals)."""
     number = _decimal(value)
@@ -64,6 +73,14 @@ def day_resets_at(account: Any) -> datetime | None:
     from dashboard.selectors.overview import broker_day_resets_at
 
     return broker_day_resets_at(account=account)
+
+
+@register.filter
+def permitted_loss(account: Any) -> Any:
+    """An overview row's binding permitted loss (guards.headroom, from the row's annotations)."""
+    from dashboard.selectors.overview import row_permitted_loss
+
+    return row_permitted_loss(account)
 
 
 @register.filter
