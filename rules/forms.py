@@ -82,7 +82,7 @@ class RuleSetPageForm(RuleSetForm):
                 if isinstance(value, Decimal):
                     self.initial[name] = format(value.normalize(), "f")
         else:
-            self.initial = {"timezone": "UTC", "reset_time": "00:00"} | self.initial
+            self.initial = {"timezone": "UTC", "reset_time": "00:00", **self.initial}
 
 
 class AccountRuleSetAssignForm(forms.Form):

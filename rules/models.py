@@ -199,7 +199,7 @@ class RuleSet(models.Model):
 
 def _term_label(name: str) -> str:
     try:
-        return str(RuleSet._meta.get_field(name).verbose_name).capitalize()
+        return str(getattr(RuleSet._meta.get_field(name), "verbose_name", name)).capitalize()
     except FieldDoesNotExist:
         return name.replace("_", " ").capitalize()
 
