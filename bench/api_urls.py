@@ -1,4 +1,5 @@
-"""The project's URLs plus `bench/bare/`: the same JSON as the cached read, returned from memory by a bare view."""
+"""The project's URLs plus `bench/bare/` (and `bench/bare-async/`): the same JSON as the cached read, returned from
+memory by a bare view."""
 
 import json
 import os
@@ -15,4 +16,9 @@ def bare(request: HttpRequest) -> HttpResponse:
     return HttpResponse(_BODY, content_type="application/json")
 
 
-urlpatterns = [path("bench/bare/", bare), *project_urlpatterns]
+async def bare_async(request: HttpRequest) -> HttpResponse:
+    """The same, as an async view (no thread for the view; the middleware still hops as for any view)."""
+    return HttpResponse(_BODY, content_type="application/json")
+
+
+urlpatterns = [path("bench/bare/", bare), path("bench/bare-async/", bare_async), *project_urlpatterns]

@@ -1,13 +1,15 @@
 """The cached API read against a bare view, on the server the README runs: `.venv/bin/python bench/bench_api.py`.
 
-One command: creates a throw-away PostgreSQL database (`bench_mt5guard_api`, dropped at the end) with an owner, an
+One command: creates a throw-away PostgreSQL database (BENCH_DATABASE_NAME, default `bench_mt5guard_api`, dropped at
+the end) with an owner, an
 account with a snapshot and a guard state, starts daphne (as `make run` does, one process) on a free port with the
 project's URLs plus one bare view returning the same JSON from memory (bench/api_urls.py), then drives it with an
-asyncio HTTP/1.1 keep-alive client:
+asyncio HTTP/1.1 keep-alive client. `--processes N` starts N daphnes sharing one listening socket (`daphne --fd`,
+the kernel spreads the connections): docs/DEPLOY.md's "one web process per core"; 1 is what `make run` runs.
 
 1. throughput: GET /api/v1/accounts/<id>/guards/ (JWT, Redis-cached status read) vs GET /bench/bare/ (no auth,
    no cache, no DRF), each for --seconds at --connections, alternated --rounds times; the ratio is cached / bare
-   (goal ≥ 0.8);
+   (goal ≥ 0.8); the same JSON from an async bare view (bench/bare-async/) is printed for reference;
 2. latency: the cached read at 100 concurrent connections for --seconds: p50 / p95 / p99 and errors (goal p99 ≤
    50 ms, 0 errors), first closed loop (each connection sends its next request as soon as the answer is in: the
    server saturated, so latency = 100 / throughput), then open loop at each --rates total (100 clients each
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -33,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-os.environ["TEST_DATABASE_NAME"] = "bench_mt5guard_api"
+os.environ["TEST_DATABASE_NAME"] = os.environ.get("BENCH_DATABASE_NAME", "bench_mt5guard_api")
 
 import django  # noqa: E402
 
@@ -69,10 +72,21 @@ def _seed() -> tuple[int, str]:
     return account.pk, str(RefreshToken.for_user(owner).access_token)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _listening_socket() -> socket.socket:
+    """One listening socket on a free port, inherited by every server process (`daphne --fd`)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _uptime() -> str:
+    uptime = shutil.which("uptime")
+    if uptime is None:
+        return f"load average {os.getloadavg()}"
+    return subprocess.run([uptime], capture_output=True, text=True, check=False).stdout.strip()  # noqa: S603
 
 
 async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
@@ -164,15 +178,19 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=10, help="for the throughput comparison")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
+        "--processes", type=int, default=1, help="daphne processes sharing the listening socket"
+    )
+    parser.add_argument(
         "--rates", type=float, nargs="*", default=[50.0, 100.0],
         help="total req/s of the open-loop runs at 100 connections (one run per rate)",
     )  # fmt: skip
     args = parser.parse_args()
 
+    print(f"start: {_uptime()}", flush=True)
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    server = None
+    servers: list[subprocess.Popen[bytes]] = []
     try:
         account_id, token = _seed()
         bench_db = connection.settings_dict["NAME"]
@@ -183,7 +201,8 @@ def main() -> None:
         body = Client().get(cached_path, headers={"Authorization": f"Bearer {token}"}).content
         with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as bare_json:
             bare_json.write(body)
-        port = _free_port()
+        listener = _listening_socket()
+        port = int(listener.getsockname()[1])
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "bench.api_server_settings",
@@ -191,17 +210,31 @@ def main() -> None:
             "BENCH_API_BARE_JSON": bare_json.name,
         }
         server_log = open(Path(tempfile.gettempdir()) / "bench_api_server.log", "wb")  # noqa: SIM115
-        server = subprocess.Popen(  # noqa: S603
-            [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-            cwd=ROOT, env=env, stdout=server_log, stderr=server_log,
-        )  # fmt: skip
+        for _ in range(args.processes):
+            servers.append(
+                subprocess.Popen(  # noqa: S603
+                    [
+                        str(ROOT / ".venv/bin/daphne"),
+                        "--fd",
+                        str(listener.fileno()),
+                        "config.asgi:application",
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=server_log,
+                    stderr=server_log,
+                    pass_fds=(listener.fileno(),),
+                )
+            )
+        listener.close()
         _wait_for(port)
         cached, bare = _request(cached_path, token), _request("/bench/bare/")
-        asyncio.run(_load(port, cached, connections=4, seconds=2))  # warm-up: imports, connections, cache
-        asyncio.run(_load(port, bare, connections=4, seconds=2))
-        rates: dict[str, list[float]] = {"cached": [], "bare": []}
+        bare_async = _request("/bench/bare-async/")
+        for request in (cached, bare, bare_async):  # warm-up: imports, connections, cache (every process)
+            asyncio.run(_load(port, request, connections=4 * args.processes, seconds=2))
+        rates: dict[str, list[float]] = {"cached": [], "bare": [], "bare_async": []}
         for _ in range(args.rounds):
-            for name, request in (("bare", bare), ("cached", cached)):
+            for name, request in (("bare", bare), ("cached", cached), ("bare_async", bare_async)):
                 latencies, errors = asyncio.run(
                     _load(port, request, connections=args.connections, seconds=args.seconds)
                 )
@@ -216,18 +249,25 @@ def main() -> None:
             )
             paced.append((rate, paced_latencies, paced_errors))
     finally:
-        if server is not None:
+        for server in servers:
             server.terminate()
+        for server in servers:
             server.wait(10)
         connection.creation.destroy_test_db(old_name, verbosity=0)
         teardown_test_environment()
 
     bare_rate, cached_rate = statistics.mean(rates["bare"]), statistics.mean(rates["cached"])
-    print(f"daphne, 1 process; {args.connections} connections x {args.seconds:.0f} s x {args.rounds} rounds")
+    bare_async_rate = statistics.mean(rates["bare_async"])
+    print(
+        f"daphne, {args.processes} process(es); {args.connections} connections x {args.seconds:.0f} s x "
+        f"{args.rounds} rounds"
+    )
     print(f"{'read':<44}{'req/s':>10}")
     print(f"{'bare view, same JSON from memory':<44}{bare_rate:>10.0f}")
     print(f"{'GET /api/v1/accounts/<id>/guards/ (cached)':<44}{cached_rate:>10.0f}")
     print(f"{'ratio cached / bare (goal >= 0.8)':<44}{cached_rate / bare_rate:>10.2f}")
+    print(f"{'(reference) bare async view, same JSON':<44}{bare_async_rate:>10.0f}")
+    print(f"{'(reference) ratio cached / bare async':<44}{cached_rate / bare_async_rate:>10.2f}")
     print()
     print(f"cached read, 100 concurrent connections x {args.seconds:.0f} s")
     print(f"{'requests':<12}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
@@ -243,7 +283,7 @@ def main() -> None:
             f"{rate:<12.0f}{len(paced_latencies) / args.seconds:>8.0f}{_ms(paced_latencies, 0.50):>9.1f}"
             f"{_ms(paced_latencies, 0.95):>9.1f}{_ms(paced_latencies, 0.99):>9.1f}{paced_errors:>8}"
         )
-    print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
+    print(f"end: {_uptime()}")
     if ERROR_STATUSES:
         print(f"errors by status: {ERROR_STATUSES}")
 

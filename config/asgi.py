@@ -19,6 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from accounts.routing import websocket_urlpatterns as account_websockets  # noqa: E402
+from core.api.fastread import CachedReadsFirst  # noqa: E402
 from core.websocket_server import skip_autobahn_debug_formatting  # noqa: E402
 from dashboard.routing import websocket_urlpatterns as page_websockets  # noqa: E402
 
@@ -26,7 +27,9 @@ skip_autobahn_debug_formatting()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # A cached API read (status, positions, guards) is answered on the event loop when it can be; everything
+        # else, and every miss, is Django's (core/api/fastread.py).
+        "http": CachedReadsFirst(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(account_websockets + page_websockets))
         ),

@@ -11,6 +11,9 @@ With Redis down the reads come from the database: logged once (until Redis answe
 Who may read is cached too, so a cached read costs no query at all (docs/PERFORMANCE.md, "API"):
 - `principal_cached`: the signed-in user (JWT authentication) without its password hash, the password deferred;
 - `account_read_cached`: "user U may see account A" next to the account's cached read, in the same round trip.
+The entry keeps the rendered JSON beside the data: the cached reads' fast path (core/api/fastread.py) fetches the
+principal, the access decision, the entry and the throttle's counters in one pipelined round trip and sends those
+bytes, without leaving the event loop.
 Both carry the *access epoch* (`access-epoch`), one random token for the whole site that `access_epoch_bump()` replaces
 whenever who-may-see-what can have changed (a user saved, group membership, an account's owner; accounts/signals.py),
 at once and again after commit. An entry of an older epoch is not used. Refusals are never cached.
@@ -25,6 +28,7 @@ from typing import Any, TypeVar
 from django.core.cache import cache
 from django.db import transaction
 from redis.exceptions import RedisError
+from rest_framework.renderers import JSONRenderer
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +85,7 @@ def account_read_cached(
     """The account's read `name`, built by `build(account)` when not cached. `load_account()` is the access check
     (it raises when the user may not see the account); it is skipped, with `build`, while both the read and the
     user's access to the account are cached and current: one Redis round trip and no query for a cached read."""
-    value_key = f"acct-read:{account_id}:{name}:"
+    value_key = _value_key(account_id, name)
     version_key = _version_key(account_id)
     access_key = _access_key(user_id, account_id)
     try:
@@ -95,7 +99,7 @@ def account_read_cached(
         _cache_failed(exc)
         return build(load_account())
     version = found.get(version_key, 0)
-    entry: tuple[Any, T] | None = found.get(value_key)
+    entry: tuple[Any, T, bytes] | None = found.get(value_key)
     current = entry if entry is not None and entry[0] == version else None
     if current is not None and found.get(access_key) == epoch:
         _cache_ok()
@@ -105,18 +109,61 @@ def account_read_cached(
     try:
         cache.set(access_key, epoch, timeout=ACCESS_SECONDS)
         if current is None:
-            cache.set(value_key, (version, value), timeout=READ_CACHE_SECONDS)
+            # the JSON the API answers, rendered once: the fast path (core/api/fastread.py) sends these bytes
+            cache.set(value_key, (version, value, JSONRenderer().render(value)), timeout=READ_CACHE_SECONDS)
         _cache_ok()
     except (RedisError, OSError) as exc:
         _cache_failed(exc)
     return value
 
 
+def _value_key(account_id: int, name: str) -> str:
+    return f"acct-read:{account_id}:{name}:"
+
+
+def _principal_key(user_id: Any) -> str:
+    return f"principal:{user_id}"
+
+
+def account_read_keys(*, user_id: int, account_id: int, name: str) -> list[str]:
+    """The keys (before the cache's prefix) that decide a cached read of `user_id` without the database: the access
+    epoch, the principal, the account's version, the entry and the user's access to the account. Fetched in one
+    round trip by the fast path (core/api/fastread.py), then given to `account_read_body`."""
+    return [
+        ACCESS_EPOCH_KEY,
+        _principal_key(user_id),
+        _version_key(account_id),
+        _value_key(account_id, name),
+        _access_key(user_id, account_id),
+    ]
+
+
+def account_read_body(values: list[Any]) -> bytes | None:
+    """The rendered JSON of the read whose `account_read_keys` held `values`, if all of it is current: the principal
+    and the access decision of the current epoch, the entry of the account's current version. None otherwise (the
+    caller then takes the full path: authentication, access check, build)."""
+    _epoch, _principal, version, entry, _access = values
+    if not _access_current(values) or entry is None or len(entry) != 3 or entry[0] != (version or 0):
+        return None
+    return entry[2]  # type: ignore[no-any-return]
+
+
+def _access_current(values: list[Any]) -> bool:
+    epoch, principal, _version, _entry, access = values
+    return epoch is not None and principal is not None and principal[0] == epoch and access == epoch
+
+
+def account_read_needs_build(values: list[Any]) -> bool:
+    """Only the entry is missing or stale (the principal and the access decision are current): once one request
+    has built it, the others of the moment can take it from the cache instead of building it too."""
+    return _access_current(values) and account_read_body(values) is None
+
+
 def principal_cached(*, user_id: Any, load: Callable[[], U], fields: list[str]) -> U:
     """The user `load()` returns (a model instance that passed authentication), cached as its `fields` (never the
     password hash) and rebuilt with `Model.from_db`, so a field left out loads from the database if anything
     reads it. One Redis round trip and no query while current."""
-    key = f"principal:{user_id}"
+    key = _principal_key(user_id)
     try:
         found = cache.get_many([ACCESS_EPOCH_KEY, key])
     except (RedisError, OSError) as exc:

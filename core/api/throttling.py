@@ -46,38 +46,80 @@ def sliding_window_wait(*, limit: int, duration: float, elapsed: float, previous
     return max(needed * duration - elapsed, 0.0)
 
 
+PRECOUNTED_SCOPE_KEY = "mt5guard.throttle_precounted"
+
+
+def precounted_for(request: Any) -> dict[str, tuple[int, int]]:
+    """Counts already made for this request by the cached reads' fast path (core/api/fastread.py: its one pipeline
+    counted it, then it handed the request to Django): {current window key: (current, previous)}, kept in the ASGI
+    scope. Empty for any other request."""
+    scope = getattr(getattr(request, "_request", request), "scope", None)
+    if scope is None:
+        return {}
+    counted: dict[str, tuple[int, int]] = scope.get(PRECOUNTED_SCOPE_KEY) or {}
+    return counted
+
+
 class _SlidingWindow(throttling.SimpleRateThrottle):
     num_requests: int
     duration: int
     _wait: float
 
-    def allow_request(self, request: Any, view: Any) -> bool:
+    def window_keys(self, request: Any, view: Any) -> tuple[str, str] | None:
+        """The (current, previous) window counters this request counts against, or None if this throttle does not
+        apply to it. Sets the state `counts_fit` and `allow_request` use."""
         if self.rate is None:
-            return True
+            return None
         self.key = self.get_cache_key(request, view)
         if self.key is None:
-            return True
-        now = self.timer()
+            return None
+        self._now = self.timer()
+        self._window = int(self._now // float(self.duration))
+        return (
+            self.cache.make_and_validate_key(f"{self.key}:{self._window}"),
+            self.cache.make_and_validate_key(f"{self.key}:{self._window - 1}"),
+        )
+
+    def count_commands(self, pipe: Any, keys: tuple[str, str]) -> None:
+        """Queue the counting (INCR, EXPIRE, GET) on a pipeline: three replies, read by `counts_of`."""
+        pipe.incr(keys[0])
+        pipe.expire(keys[0], int(float(self.duration) * 2) + 1)
+        pipe.get(keys[1])
+
+    @staticmethod
+    def counts_of(replies: list[Any]) -> tuple[int, int]:
+        current, _expiry, previous_raw = replies
+        return int(current), int(previous_raw or 0)
+
+    def _estimate(self, current: int, previous: int) -> float:
         duration = float(self.duration)
-        window = int(now // duration)
-        current_key = self.cache.make_and_validate_key(f"{self.key}:{window}")
-        previous_key = self.cache.make_and_validate_key(f"{self.key}:{window - 1}")
+        elapsed = self._now - self._window * duration
+        return previous * (1 - elapsed / duration) + current
+
+    def counts_fit(self, current: int, previous: int) -> bool:
+        return self._estimate(current, previous) <= self.num_requests
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        keys = self.window_keys(request, view)
+        if keys is None:
+            return True
+        current_key = keys[0]
         client = self.cache._cache.get_client(current_key, write=True)  # type: ignore[attr-defined]
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(current_key)
-        pipe.expire(current_key, int(duration * 2) + 1)
-        pipe.get(previous_key)
-        current, _expiry, previous_raw = pipe.execute()
-        previous = int(previous_raw or 0)
-        elapsed = now - window * duration
-        estimate = previous * (1 - elapsed / duration) + current
-        if estimate <= self.num_requests:
+        counted = precounted_for(request).pop(current_key, None)
+        if counted is None:
+            pipe = client.pipeline(transaction=False)
+            self.count_commands(pipe, keys)
+            current, previous = self.counts_of(pipe.execute())
+        else:
+            current, previous = counted
+        if self.counts_fit(current, previous):
             return True
         client.decr(current_key)  # a refused request does not count, as in DRF
+        duration = float(self.duration)
         self._wait = sliding_window_wait(
             limit=int(self.num_requests),
             duration=duration,
-            elapsed=elapsed,
+            elapsed=self._now - self._window * duration,
             previous=previous,
             current=current - 1,
         )
@@ -96,4 +138,11 @@ class AnonRateThrottle(_FailOpen, throttling.AnonRateThrottle, _SlidingWindow):
 
 
 class ScopedRateThrottle(_FailOpen, throttling.ScopedRateThrottle, _SlidingWindow):
-    pass
+    def window_keys(self, request: Any, view: Any) -> tuple[str, str] | None:
+        if getattr(self, "scope", None) is None:  # outside allow_request: DRF sets the view's scope there
+            self.scope = getattr(view, self.scope_attr, None)
+            if not self.scope:
+                return None
+            self.rate = self.get_rate()
+            self.num_requests, self.duration = self.parse_rate(self.rate)  # type: ignore[assignment]
+        return super().window_keys(request, view)

@@ -50,13 +50,16 @@ class AccountGuardStatusApi(APIView):
     """GET: drawdown and daily loss with their levels, peak, day anchor, headroom, state, time to liquidation and
     the market guard per symbol (cached per account, invalidated when a sync commits)."""
 
+    # the account_read_cached read it answers; a hit is served on the event loop (core/api/fastread.py)
+    cached_read = "guards"
+
     @extend_schema(operation_id="account_guards", responses=GuardStatusOutputSerializer, tags=["guards"])
     def get(self, request: Request, account_id: int) -> Response:
         user = authenticated_user(request)
         data = account_read_cached(
             user_id=user.pk,
             account_id=account_id,
-            name="guards",
+            name=self.cached_read,
             load_account=lambda: trading_account_get_for_user(user=user, account_id=account_id),
             build=lambda account: GuardStatusOutputSerializer(account_guard_status(account=account)).data,
         )

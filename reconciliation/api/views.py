@@ -153,6 +153,9 @@ class AccountPositionsApi(APIView):
     """GET: open positions with the matched bot trade, match method and divergences, plus totals (cached per
     account, invalidated when a sync commits)."""
 
+    # the account_read_cached read it answers; a hit is served on the event loop (core/api/fastread.py)
+    cached_read = "positions"
+
     @extend_schema(
         operation_id="account_positions", responses=PositionListOutputSerializer, tags=["reconciliation"]
     )
@@ -167,7 +170,7 @@ class AccountPositionsApi(APIView):
             account_read_cached(
                 user_id=user.pk,
                 account_id=account_id,
-                name="positions",
+                name=self.cached_read,
                 load_account=lambda: trading_account_get_for_user(user=user, account_id=account_id),
                 build=build,
             )
@@ -177,6 +180,9 @@ class AccountPositionsApi(APIView):
 class AccountReconciliationApi(APIView):
     """GET: the last sync (time, duration, ok or error), matched / unmatched / missing / open divergence counts and
     recent events (cached per account, invalidated when a sync commits)."""
+
+    # the account_read_cached read it answers; a hit is served on the event loop (core/api/fastread.py)
+    cached_read = "reconciliation"
 
     @extend_schema(
         operation_id="account_reconciliation",
@@ -189,7 +195,7 @@ class AccountReconciliationApi(APIView):
             account_read_cached(
                 user_id=user.pk,
                 account_id=account_id,
-                name="reconciliation",
+                name=self.cached_read,
                 load_account=lambda: trading_account_get_for_user(user=user, account_id=account_id),
                 build=lambda account: (
                     ReconciliationStatusOutputSerializer(account_reconciliation_status(account=account)).data
