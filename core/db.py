@@ -20,15 +20,20 @@ whose columns the database constrains.
 `PreparedQuery` is the read side: a hot queryset compiled once per process.
 
 `mark()` / `truncate(mark)` drop the writes added since a point, for the caller's savepoints (`savepoint()` does
-both: a failing block loses its batched writes with its savepoint).
+both: a failing block loses its batched writes with its savepoint). Its savepoint is a `lazy_savepoint`: the
+SAVEPOINT is sent in the same round trip as the block's first statement and never released, so isolating a block
+costs no round trip unless it fails.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from django.db import connections, models, transaction
 from django.db.models.query import get_related_populators
 from django.db.models.sql import InsertQuery, UpdateQuery
@@ -109,11 +114,11 @@ class WriteBatch:
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        """`transaction.atomic()` (a savepoint inside the caller's transaction) whose failure also drops the writes
-        batched inside it."""
+        """A savepoint inside the caller's transaction whose failure also drops the writes batched inside it, at no
+        round trip of its own on the usual path (see `lazy_savepoint`)."""
         mark = self.mark()
         try:
-            with transaction.atomic(using=self.using):
+            with lazy_savepoint(using=self.using):
                 yield
         except BaseException:
             self.truncate(mark)
@@ -137,6 +142,74 @@ class WriteBatch:
         with connections[self.using].cursor() as cursor:
             cursor.execute(sql, params)
         self._statements.clear()
+
+
+_savepoint_ids = itertools.count(1)
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
+_RIDING_SAVEPOINT = re.compile(r'^SAVEPOINT "[^"]+"; ')
+
+
+def sql_statements(captured: Iterable[dict[str, Any]]) -> list[str]:
+    """The SQL statements among queries captured by `CaptureQueriesContext`: transaction control left out, a
+    SAVEPOINT riding in front of a statement (`lazy_savepoint`) taken off it."""
+    statements = (_RIDING_SAVEPOINT.sub("", query["sql"]) for query in captured)
+    return [sql for sql in statements if not sql.startswith(TRANSACTION_CONTROL)]
+
+
+class _SavepointPrefix:
+    """An execute wrapper that puts `SAVEPOINT name;` in front of the first statement run inside its block (the
+    same round trip, psycopg's client-side binding sending both as one simple query)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sent = False
+
+    def __call__(self, execute: Callable, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        if self.sent:
+            return execute(sql, params, many, context)
+        self.sent = True  # from here on the savepoint may exist: a failure below rolls back to it
+        cursor = context["cursor"].cursor
+        if many or not isinstance(sql, str) or not isinstance(cursor, psycopg.ClientCursor):
+            with context["connection"].connection.cursor() as own:  # executemany, a server-side cursor: apart
+                own.execute(f'SAVEPOINT "{self.name}"')
+            return execute(sql, params, many, context)
+        result = execute(f'SAVEPOINT "{self.name}"; {sql}', params, many, context)
+        cursor.nextset()  # the statement's own result, not the SAVEPOINT's
+        return result
+
+
+@contextmanager
+def lazy_savepoint(*, using: str = "default") -> Iterator[None]:
+    """What `transaction.atomic()` gives inside a transaction (a failing block is undone, the transaction goes on),
+    in fewer round trips: the SAVEPOINT rides with the block's first statement, none at all if the block runs no
+    statement, and it is never RELEASEd (the commit ends it; a savepoint left open costs nothing until then). Only a
+    failure pays a round trip (ROLLBACK TO SAVEPOINT). The on-commit callbacks registered inside a failed block are
+    dropped with it, as `atomic()` drops them.
+
+    Inside the block, `transaction.atomic()` works as usual (its savepoint nests in this one)."""
+    connection = transaction.get_connection(using)
+    if not connection.in_atomic_block:
+        raise RuntimeError("lazy_savepoint() belongs inside a transaction")
+    prefix = _SavepointPrefix(f"lazy{next(_savepoint_ids)}")
+    callbacks = len(connection.run_on_commit)
+    needed_rollback = connection.needs_rollback
+    try:
+        with connection.execute_wrapper(prefix):
+            yield
+    except BaseException:
+        if prefix.sent:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(f'ROLLBACK TO SAVEPOINT "{prefix.name}"')
+            except Exception:
+                connection.needs_rollback = True  # the transaction can no longer be trusted
+            else:
+                del connection.run_on_commit[callbacks:]
+                connection.needs_rollback = needed_rollback
+        else:
+            del connection.run_on_commit[callbacks:]
+        raise
 
 
 class PreparedQuery:

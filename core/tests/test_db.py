@@ -1,12 +1,14 @@
 """core.db.WriteBatch: the writes nobody reads back, sent as one statement that also sets the commit mode."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import TradingAccount
 from accounts.tests.factories import TradingAccountFactory
-from core.db import WriteBatch
+from core.db import WriteBatch, lazy_savepoint, sql_statements
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,3 +79,55 @@ def test_a_failing_savepoint_drops_the_writes_batched_inside_it():
 def test_a_batch_is_flushed_inside_a_transaction_only():
     with pytest.raises(RuntimeError, match="inside the transaction"):
         WriteBatch().flush()
+
+
+def test_a_lazy_savepoint_rides_with_the_first_statement_of_its_block_and_is_never_released():
+    account = TradingAccountFactory()
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        with lazy_savepoint():
+            pass  # no statement: nothing sent
+        with lazy_savepoint():
+            TradingAccount.objects.filter(pk=account.pk).update(label="inside")
+            assert TradingAccount.objects.get(pk=account.pk).label == "inside"
+    sent = [q["sql"] for q in queries]
+    assert len(sent) == 2, sent  # the UPDATE with its SAVEPOINT, the SELECT
+    assert sent[0].startswith('SAVEPOINT "lazy')
+    assert "; UPDATE " in sent[0]
+    assert not any("RELEASE" in sql for sql in sent)
+    assert sql_statements(queries) == [sent[0].split("; ", 1)[1], sent[1]]
+    assert TradingAccount.objects.get(pk=account.pk).label == "inside"
+
+
+def test_a_database_error_in_a_lazy_savepoint_undoes_its_block_only(django_capture_on_commit_callbacks):
+    account = TradingAccountFactory()
+    ran = []
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        TradingAccount.objects.filter(pk=account.pk).update(label="before")
+        transaction.on_commit(lambda: ran.append("before"))
+
+        def block():
+            with lazy_savepoint():
+                TradingAccount.objects.filter(pk=account.pk).update(broker_company="undone")
+                transaction.on_commit(lambda: ran.append("undone"))
+                with transaction.atomic():  # Django's own savepoints nest inside
+                    TradingAccount.objects.filter(pk=account.pk).update(label="undone too")
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT 1 / 0")
+
+        with pytest.raises(DataError):
+            block()
+        # the transaction goes on
+        TradingAccount.objects.filter(pk=account.pk).update(label=Concat(F("label"), Value(" and after")))
+    stored = TradingAccount.objects.get(pk=account.pk)
+    assert (stored.label, stored.broker_company) == ("before and after", account.broker_company)
+    assert ran == ["before"]  # the failed block's callback went with it
+
+
+def test_a_python_error_before_any_statement_costs_no_round_trip():
+    def block():
+        with lazy_savepoint():
+            raise RuntimeError("before any statement")
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries, pytest.raises(RuntimeError):
+        block()
+    assert [q["sql"] for q in queries] == []

@@ -9,7 +9,9 @@
    recorded on the run and stops nothing else.
 3. One transaction: the snapshot (accounts), reconciliation's writes (in a savepoint, so their failure is isolated),
    the guards under their row lock with no terminal call (in a savepoint: a guard failure is stored on the run,
-   raises an operator alert and never undoes the sync), the run record (AccountSync). Writes that nothing reads back
+   raises an operator alert and never undoes the sync), the run record (AccountSync). The savepoints are
+   `core.db.lazy_savepoint`s: each rides in the round trip of its block's first statement and is never released,
+   so the isolation costs a round trip only when a block fails (ROLLBACK TO SAVEPOINT). Writes that nothing reads back
    (the events' touch, the guard state, the run record) go as one last statement (core.db.WriteBatch), which also
    sets how the transaction commits: a routine sync commits with `synchronous_commit = off` (a database crash may
    lose its last fraction of a second of syncs, which the next sync reads again; docs/PERFORMANCE.md); a sync

@@ -6,15 +6,17 @@ from unittest import mock
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
+from accounts.models import AccountSnapshot
 from accounts.tests.factories import TradingAccountFactory
 from guards.models import AlertKind, GuardAlert, GuardState
 from guards.services import evaluate as evaluate_module
 from pipeline.services import account_sync
 from pipeline.services import sync as sync_module
 from pipeline.services.reading import deals_cursor_key
-from reconciliation.models import AccountSync
+from reconciliation.models import AccountSync, LivePosition
 from reconciliation.tests.fakes import FakeGateway, position
 
 pytestmark = pytest.mark.django_db
@@ -105,6 +107,60 @@ def test_a_reconciliation_failure_still_moves_the_guards(account, gateway):
     state = GuardState.objects.get(account=account)
     assert state.drawdown_percent == Decimal("30.0000")
     assert state.status == "tripped"
+
+
+def _failing_in_the_database(real):
+    """`real`, then a statement the database refuses: the transaction is in error until rolled back."""
+
+    def run(**kwargs):
+        result = real(**kwargs)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+        return result
+
+    return run
+
+
+def test_a_database_error_in_reconciliation_writes_keeps_the_snapshot_the_guards_and_the_run(
+    account, gateway
+):
+    gateway.open_positions = [position(1)]
+    start = timezone.now()
+    assert account_sync(account=account, gateway=gateway, now=start).ok
+    gateway.open_positions = [position(1), position(2)]
+    with mock.patch.object(
+        sync_module, "reconciliation_store", _failing_in_the_database(sync_module.reconciliation_store)
+    ):
+        result = account_sync(account=account, gateway=gateway, now=start + timedelta(seconds=10))
+
+    assert result.ok
+    assert result.reconciliation_error.startswith("DataError: division by zero")
+    assert not result.guards_error
+    # Reconciliation's own writes (the second position's upsert) are undone with it; the rest stands.
+    assert set(LivePosition.objects.filter(account=account).values_list("ticket", flat=True)) == {1}
+    assert AccountSnapshot.objects.filter(account=account).count() == 2
+    run = AccountSync.objects.filter(account=account).latest("started_at")
+    assert (run.ok, run.reconciliation_error[:9], run.positions) == (True, "DataError", 2)
+    assert GuardState.objects.get(account=account).evaluated_at == start + timedelta(seconds=10)
+
+
+def test_a_database_error_in_the_guards_keeps_reconciliation_and_raises_an_operator_alert(account, gateway):
+    gateway.open_positions = [position(1)]
+    start = timezone.now()
+    assert account_sync(account=account, gateway=gateway, now=start).ok
+    gateway.open_positions = [position(1), position(2)]
+    with mock.patch.object(
+        sync_module, "account_guards_evaluate", _failing_in_the_database(sync_module.account_guards_evaluate)
+    ):
+        result = account_sync(account=account, gateway=gateway, now=start + timedelta(seconds=10))
+
+    assert result.ok
+    assert result.guards_error.startswith("DataError: division by zero")
+    assert set(LivePosition.objects.filter(account=account).values_list("ticket", flat=True)) == {1, 2}
+    assert AccountSnapshot.objects.filter(account=account).count() == 2
+    assert GuardAlert.objects.filter(account=account, kind=AlertKind.GUARDS_FAILED).exists()
+    # The guards' state write of this sync was undone with them.
+    assert GuardState.objects.get(account=account).evaluated_at == start
 
 
 def _commit_mode(queries) -> str:
