@@ -328,7 +328,7 @@ def test_task_syncs_through_the_real_gateway_selection(default_sim):
     from accounts.tests.factories import TradingAccountFactory
 
     account = TradingAccountFactory()
-    cache.delete_many([f"recon:lock:account:{account.pk}", f"recon:deals-cursor:{account.pk}"])
+    cache.delete(f"recon:lock:account:{account.pk}")
     terminal = default_sim(account)
     ticket = terminal.sim_open_manual("EURUSD", "buy", "0.1")
 
