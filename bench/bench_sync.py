@@ -482,6 +482,16 @@ def main() -> None:
             f"| {parallel_rate:.0f} | - | - | - | - | - | - |"
         )
     print()
+    # A cycle dispatches every account at once; the queue drains at the workers' steady rate, so the k-th account
+    # waits k / rate: what SyncCycle.queue_lag_seconds (mean) and queue_lag_max_seconds record with these workers.
+    print("| queue lag of one cycle of these accounts, at the steady rates above | mean s | max s |")
+    print("|---|---:|---:|")
+    lag_rates = [("1 worker process", 1000 / steady_ms)]
+    if parallel_rate is not None:
+        lag_rates.append((f"{args.processes} worker processes", parallel_rate))
+    for name, lag_rate in lag_rates:
+        print(f"| {name} | {len(accounts) / lag_rate / 2:.2f} | {len(accounts) / lag_rate:.2f} |")
+    print()
     print("| the floor (plain SQL: snapshot insert, positions upsert, run insert; one transaction) | syncs/s | ms/sync "
           "| full steady sync / floor |")  # fmt: skip
     print("|---|---:|---:|---:|")
