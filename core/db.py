@@ -27,7 +27,6 @@ costs no round trip unless it fails.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -144,10 +143,8 @@ class WriteBatch:
         self._statements.clear()
 
 
-_savepoint_ids = itertools.count(1)
-
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
-_RIDING_SAVEPOINT = re.compile(r'^SAVEPOINT "[^"]+"; ')
+_RIDING_SAVEPOINT = re.compile(r'^(SAVEPOINT "[^"]+"; )+')
 
 
 def sql_statements(captured: Iterable[dict[str, Any]]) -> list[str]:
@@ -157,26 +154,43 @@ def sql_statements(captured: Iterable[dict[str, Any]]) -> list[str]:
     return [sql for sql in statements if not sql.startswith(TRANSACTION_CONTROL)]
 
 
-class _SavepointPrefix:
-    """An execute wrapper that puts `SAVEPOINT name;` in front of the first statement run inside its block (the
-    same round trip, psycopg's client-side binding sending both as one simple query)."""
+class _LazySavepoint:
+    """One block's savepoint, waiting for the block's first statement."""
+
+    __slots__ = ("name", "sent")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.sent = False
 
-    def __call__(self, execute: Callable, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
-        if self.sent:
-            return execute(sql, params, many, context)
-        self.sent = True  # from here on the savepoint may exist: a failure below rolls back to it
-        cursor = context["cursor"].cursor
-        if many or not isinstance(sql, str) or not isinstance(cursor, psycopg.ClientCursor):
-            with context["connection"].connection.cursor() as own:  # executemany, a server-side cursor: apart
-                own.execute(f'SAVEPOINT "{self.name}"')
-            return execute(sql, params, many, context)
-        result = execute(f'SAVEPOINT "{self.name}"; {sql}', params, many, context)
-        cursor.nextset()  # the statement's own result, not the SAVEPOINT's
-        return result
+
+def _pending(connection: Any) -> list[_LazySavepoint]:
+    pending = getattr(connection, "_lazy_savepoints_pending", None)
+    if pending is None:
+        pending = connection._lazy_savepoints_pending = []
+    return pending
+
+
+def _send_pending(execute: Callable, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    """Execute wrapper: the savepoints still waiting go in front of this statement, outermost first, in the same
+    round trip (psycopg's client-side binding sends them as one simple query)."""
+    pending = _pending(context["connection"])
+    if not pending:
+        return execute(sql, params, many, context)
+    waiting = list(pending)
+    pending.clear()
+    for savepoint in waiting:
+        savepoint.sent = True  # from here on it may exist: a failure below rolls back to it
+    prefix = "".join(f'SAVEPOINT "{savepoint.name}"; ' for savepoint in waiting)
+    cursor = context["cursor"].cursor
+    if many or not isinstance(sql, str) or not isinstance(cursor, psycopg.ClientCursor):
+        with context["connection"].connection.cursor() as own:  # executemany, a server-side cursor: apart
+            own.execute(prefix)
+        return execute(sql, params, many, context)
+    result = execute(prefix + sql, params, many, context)
+    for _savepoint in waiting:
+        cursor.nextset()  # past the SAVEPOINTs' results to the statement's own
+    return result
 
 
 @contextmanager
@@ -187,21 +201,28 @@ def lazy_savepoint(*, using: str = "default") -> Iterator[None]:
     failure pays a round trip (ROLLBACK TO SAVEPOINT). The on-commit callbacks registered inside a failed block are
     dropped with it, as `atomic()` drops them.
 
-    Inside the block, `transaction.atomic()` works as usual (its savepoint nests in this one)."""
+    Inside the block, `transaction.atomic()` and other lazy savepoints work as usual (they nest in this one)."""
     connection = transaction.get_connection(using)
     if not connection.in_atomic_block:
         raise RuntimeError("lazy_savepoint() belongs inside a transaction")
-    prefix = _SavepointPrefix(f"lazy{next(_savepoint_ids)}")
+    # Named by depth, not uniquely: a statement's text stays the same from one sync to the next (the driver caches
+    # its parse by text). A name used again shadows the earlier savepoint of that depth, whose block is finished
+    # (a completed block's savepoint is never needed again); ROLLBACK TO takes the newest of the name.
+    depth = getattr(connection, "_lazy_savepoint_depth", 0) + 1
+    savepoint = _LazySavepoint(f"lazy{depth}")
+    pending = _pending(connection)
+    pending.append(savepoint)
     callbacks = len(connection.run_on_commit)
     needed_rollback = connection.needs_rollback
+    connection._lazy_savepoint_depth = depth
     try:
-        with connection.execute_wrapper(prefix):
+        with connection.execute_wrapper(_send_pending):
             yield
     except BaseException:
-        if prefix.sent:
+        if savepoint.sent:
             try:
                 with connection.cursor() as cursor:
-                    cursor.execute(f'ROLLBACK TO SAVEPOINT "{prefix.name}"')
+                    cursor.execute(f'ROLLBACK TO SAVEPOINT "{savepoint.name}"')
             except Exception:
                 connection.needs_rollback = True  # the transaction can no longer be trusted
             else:
@@ -210,6 +231,10 @@ def lazy_savepoint(*, using: str = "default") -> Iterator[None]:
         else:
             del connection.run_on_commit[callbacks:]
         raise
+    finally:
+        connection._lazy_savepoint_depth = depth - 1
+        if not savepoint.sent:
+            pending.remove(savepoint)
 
 
 class PreparedQuery:
@@ -218,7 +243,12 @@ class PreparedQuery:
 
     For the account sync's hot reads, whose SQL never changes but whose compilation (joins, sub-selects, 20-60
     columns) cost more CPU than the database spent answering them. `build(value)` returns the queryset for one
-    value; it is called once, with a sentinel that must appear among the compiled parameters."""
+    value; it is called once, with a sentinel that must appear among the compiled parameters.
+
+    With the driver's client-side binding (psycopg's ClientCursor, Django's default) the statement is rendered once
+    with its constant values, exactly as the driver would merge them, and each run only puts the one value's literal
+    into it and sends the text without parameters: the driver caches its own parse of a statement only up to 4 kB
+    and 50 parameters, so a long one (the guard-state lock, ~7 kB) was parsed again on every sync."""
 
     _SENTINEL = -7_365_021_984_113
 
@@ -239,17 +269,42 @@ class PreparedQuery:
         start, end = fields[0], fields[-1] + 1
         init_list = [column[0].target.attname for column in select[start:end]]
         populators = get_related_populators(klass_info, select, self._using)
-        return (compiler, sql, list(params), slots, klass_info["model"], start, end, init_list, populators)
+        return (
+            compiler,
+            sql,
+            list(params),
+            slots,
+            self._render(sql, params, slots),
+            klass_info["model"],
+            start,
+            end,
+            init_list,
+            populators,
+        )
+
+    def _render(self, sql: str, params: Sequence[Any], slots: list[int]) -> list[str] | None:
+        """The statement with its constant values merged as the driver merges them, split where the value goes; None
+        where the driver binds on the server (then the values go as parameters on every run)."""
+        connection = connections[self._using]
+        connection.ensure_connection()
+        with connection.connection.cursor() as raw:
+            if not isinstance(raw, psycopg.ClientCursor):
+                return None
+            parts = raw.mogrify(sql, params).split(raw.mogrify("%s", [self._SENTINEL]))
+        return parts if len(parts) == len(slots) + 1 else None
 
     def list(self, value: Any) -> list[models.Model]:
         if self._prepared is None:
             self._prepared = self._prepare()
-        compiler, sql, params, slots, model, start, end, init_list, populators = self._prepared
-        params = list(params)
-        for index in slots:
-            params[index] = value
+        compiler, sql, params, slots, rendered, model, start, end, init_list, populators = self._prepared
         with connections[self._using].cursor() as cursor:
-            cursor.execute(sql, params)
+            if rendered is not None:
+                cursor.execute(cursor.cursor.mogrify("%s", [value]).join(rendered))
+            else:
+                params = list(params)
+                for index in slots:
+                    params[index] = value
+                cursor.execute(sql, params)
             rows = cursor.fetchall()
         objects = []
         annotations = compiler.annotation_col_map

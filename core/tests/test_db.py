@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import TradingAccount
 from accounts.tests.factories import TradingAccountFactory
-from core.db import WriteBatch, lazy_savepoint, sql_statements
+from core.db import PreparedQuery, WriteBatch, lazy_savepoint, sql_statements
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -131,3 +131,75 @@ def test_a_python_error_before_any_statement_costs_no_round_trip():
     with transaction.atomic(), CaptureQueriesContext(connection) as queries, pytest.raises(RuntimeError):
         block()
     assert [q["sql"] for q in queries] == []
+
+
+def test_a_prepared_query_gives_what_its_queryset_gives_and_sends_its_text_without_parameters():
+    """Rendered once with its constant values (a `%` among them too), only the one value changes per run."""
+    accounts = [TradingAccountFactory(label="100% sure"), TradingAccountFactory(label="it's 50%")]
+    prepared = PreparedQuery(
+        lambda account_id: (
+            TradingAccount.objects.select_related("owner")
+            .filter(pk=account_id, label__contains="%")
+            .exclude(broker_company="50%")
+        )
+    )
+    for account in accounts:
+        with CaptureQueriesContext(connection) as queries:
+            (got,) = prepared.list(account.pk)
+        expected = TradingAccount.objects.select_related("owner").get(pk=account.pk)
+        assert (got.pk, got.label, got.owner.username) == (
+            expected.pk,
+            expected.label,
+            expected.owner.username,
+        )
+        assert [
+            f.attname
+            for f in got._meta.concrete_fields
+            if getattr(got, f.attname) != getattr(expected, f.attname)
+        ] == []
+        assert f'"id" = {account.pk}' in queries[0]["sql"]
+    assert prepared.list(-1) == []
+
+
+def test_lazy_savepoints_in_a_row_and_nested_undo_exactly_their_own_block():
+    account = TradingAccountFactory(label="start")
+
+    def label(value):
+        TradingAccount.objects.filter(pk=account.pk).update(label=Concat(F("label"), Value(value)))
+
+    def failing(block):
+        with pytest.raises(RuntimeError):
+            block()
+
+    def outer_then_failing_inner():
+        with lazy_savepoint():
+            label(" outer")
+
+            def inner():
+                with lazy_savepoint():
+                    label(" inner")
+                    raise RuntimeError("inner")
+
+            failing(inner)
+            label(" outer-again")
+
+    def nested_unsent_outer():
+        with lazy_savepoint():
+            with CaptureQueriesContext(connection) as queries, lazy_savepoint():
+                label(" deep")  # both savepoints ride with it, the outer one first
+            assert queries[0]["sql"].startswith('SAVEPOINT "lazy1"; SAVEPOINT "lazy2"; UPDATE')
+            raise RuntimeError("outer")
+
+    with transaction.atomic():
+        with lazy_savepoint():
+            label(" kept")  # a block that completed: its savepoint's name is used again below
+        outer_then_failing_inner()
+        failing(nested_unsent_outer)
+
+        def same_depth_fails():
+            with lazy_savepoint():
+                label(" lost")
+                raise RuntimeError("same depth")
+
+        failing(same_depth_fails)
+    assert TradingAccount.objects.get(pk=account.pk).label == "start kept outer outer-again"
