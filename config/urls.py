@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("dashboard.urls")),
     path("divergences/", include("reconciliation.urls")),
     path("risk/", include("risk.urls")),
+    path("rules/", include("rules.urls")),
     path("notifications/", include("notifications.urls")),
 ]
 

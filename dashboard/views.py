@@ -34,6 +34,7 @@ from guards.services import guard_reset
 from guards.services.manual_close import manual_close_request, request_fingerprint_for
 from guards.services.reset import OpenPositionsNotConfirmedError
 from reconciliation.symbols import symbol_digits_cached
+from rules.views import account_rules_card
 
 OVERVIEW_PAGE_SIZE = 50
 
@@ -80,7 +81,8 @@ def overview_page(request: HttpRequest) -> HttpResponse:
 def account_page(request: HttpRequest, account_id: int) -> HttpResponse:
     account = account_for(request, account_id)
     user: User = request.user  # type: ignore[assignment]
-    return render(request, "dashboard/account.html", account_context(user=user, account=account))
+    context = account_context(user=user, account=account) | account_rules_card(user=user, account=account)
+    return render(request, "dashboard/account.html", context)
 
 
 def account_context(*, user: User, account: TradingAccount, **extra: Any) -> dict[str, Any]:

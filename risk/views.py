@@ -17,6 +17,9 @@ from core.exceptions import ApplicationError, PermissionDeniedError
 from risk.forms import RiskConfigChangeForm
 from risk.selectors import risk_config_current, risk_config_history
 from risk.services import risk_config_update
+from rules.presets import PRESETS
+from rules.selectors import rule_set_list_with_usage
+from rules.views import rule_set_edit_form, rule_set_new_form
 
 HISTORY_PAGE_SIZE = 25
 
@@ -33,11 +36,20 @@ def _initial() -> dict[str, Any]:
 
 def _context(request: HttpRequest, form: RiskConfigChangeForm | None = None) -> dict[str, Any]:
     user: User = request.user  # type: ignore[assignment]
+    rule_sets = list(rule_set_list_with_usage())
+    if user.is_owner:
+        for row in rule_sets:
+            row.edit_form = rule_set_edit_form(row)  # type: ignore[attr-defined]
     return {
         "current": risk_config_current(),
         "history": Paginator(risk_config_history(), HISTORY_PAGE_SIZE).get_page(request.GET.get("page")),
         "may_edit": user.is_owner,
         "form": form or RiskConfigChangeForm(initial=_initial()),
+        "rule_sets": rule_sets,
+        "rule_set_form": rule_set_new_form(preset=request.GET.get("preset")) if user.is_owner else None,
+        "rule_set_open": request.GET.get("rule_set", ""),
+        "rule_set_presets": PRESETS,
+        "rule_set_preset": request.GET.get("preset", "") if request.GET.get("preset") in PRESETS else "",
     }
 
 

@@ -1,6 +1,7 @@
 """Admin forms of rule sets and assignments. Their validation is the services' own (`rule_set_validate`), so the
 admin, the API and the case file say the same thing about a bad value; nothing is stored while a field is wrong."""
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -35,13 +36,13 @@ class RuleSetForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
-        if not self.errors:
-            try:
-                rule_set_validate(
-                    {name: cleaned.get(name) for name in ("name", *TERM_FIELDS) if name in cleaned}
-                )
-            except ValidationError as exc:
-                for field, messages in exc.message_dict.items():
+        # The service's checks run even when another field is wrong (the reason left empty, say), so every bad
+        # value is named at once; a field that already has its message keeps only that one.
+        try:
+            rule_set_validate({name: cleaned.get(name) for name in ("name", *TERM_FIELDS) if name in cleaned})
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                if field not in self.errors:
                     self.add_error(field if field in self.fields else None, messages)
         return cleaned
 
@@ -60,3 +61,60 @@ class AccountRuleSetForm(forms.ModelForm):
         if value is not None and value <= 0:
             raise ValidationError("Initial balance must be a positive number.")
         return value
+
+
+class RuleSetPageForm(RuleSetForm):
+    """The /risk/ page's form (create and edit). Creating, the preset is chosen with the links above the form and
+    carried in a hidden field; editing, there is no preset."""
+
+    start_from_preset = forms.ChoiceField(
+        required=False,
+        choices=[("", "custom"), *((key, p["name"]) for key, p in PRESETS.items())],
+        widget=forms.HiddenInput,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["description"].widget.attrs["rows"] = 2
+        if self.instance.pk is not None:
+            del self.fields["start_from_preset"]
+            for name, value in self.initial.items():  # 5, not 5.0000
+                if isinstance(value, Decimal):
+                    self.initial[name] = format(value.normalize(), "f")
+        else:
+            self.initial = {"timezone": "UTC", "reset_time": "00:00"} | self.initial
+
+
+class AccountRuleSetAssignForm(forms.Form):
+    """The account page's "put under a rule set" form (owners); the service checks again."""
+
+    rule_set = forms.ModelChoiceField(queryset=RuleSet.objects.order_by("name"), empty_label=None)
+    initial_balance = forms.DecimalField(
+        max_digits=20, decimal_places=2, help_text="The balance the programme started the account with."
+    )
+    start = forms.DateTimeField(
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="When the evaluation starts, in your time zone. Empty: now.",
+    )
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required: why the account is put under this rule set.",
+        error_messages={"required": "Give a reason."},
+    )
+
+    def clean_initial_balance(self) -> Any:
+        value = self.cleaned_data.get("initial_balance")
+        if value is not None and value <= 0:
+            raise ValidationError("Initial balance must be a positive number.")
+        return value
+
+
+class CloseOnlyLiftForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required: why new setups may be sized again (kept on the account's rules state).",
+        error_messages={"required": "Give a reason for lifting close-only."},
+    )

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Q
 
@@ -196,6 +197,13 @@ class RuleSet(models.Model):
         )
 
 
+def _term_label(name: str) -> str:
+    try:
+        return str(RuleSet._meta.get_field(name).verbose_name).capitalize()
+    except FieldDoesNotExist:
+        return name.replace("_", " ").capitalize()
+
+
 class RuleSetChange(models.Model):
     """One edit of a rule set (or its creation: `old` empty), with who, when and why."""
 
@@ -230,6 +238,17 @@ class RuleSetChange(models.Model):
     def changed_fields(self) -> list[str]:
         old = self.old or {}
         return [name for name, value in self.new.items() if old.get(name) != value]
+
+    @property
+    def diff(self) -> list[tuple[str, Any, Any]]:
+        """(label, old, new) for each term this edit changed (the description left out); empty for the creation."""
+        if self.old is None:
+            return []
+        return [
+            (_term_label(name), self.old.get(name), self.new[name])
+            for name in self.changed_fields
+            if name != "description"
+        ]
 
 
 class AccountRuleSet(models.Model):

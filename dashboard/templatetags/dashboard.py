@@ -38,6 +38,15 @@ def pct(value: Any) -> str:
 
 
 @register.filter
+def term(value: Any) -> str:
+    """A rule-set term (a percent) as typed: 5, 2.5, 0.25 (no padding zeros)."""
+    number = _decimal(value)
+    if number is None:
+        return EMPTY
+    return f"{number.normalize():f}"
+
+
+@register.filter
 def price(value: Any, digits: Any = None) -> str:
     """A price with the symbol's digits; without them, as stored less trailing zeros (at least two decimals)."""
     number = _decimal(value)
