@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone as dj_timezone
 
 from accounts.models import TradingAccount, User
+from guards.headroom import permitted_loss_binding_from_rules
 from guards.models import (
     GLOBAL_SETTINGS_PK,
     OPEN_INTENT_STATES,
@@ -234,6 +235,24 @@ def account_guard_status(*, account: TradingAccount, now: datetime | None = None
                 "last_alert": market_alerts.get(symbol),
             }
         )
+    rules = account_rules_summary(account=account)
+    daily_permitted = (
+        _money(max(equity - daily_floor, Decimal(0)))
+        if equity is not None and daily_floor is not None
+        else None
+    )
+    drawdown_permitted = (
+        _money(max(equity - drawdown_floor, Decimal(0)))
+        if equity is not None and drawdown_floor is not None
+        else None
+    )
+    seconds_to_reset = _next_broker_midnight_seconds(snapshot, now)
+    binding = permitted_loss_binding_from_rules(
+        guard_today=daily_permitted,
+        guard_total=drawdown_permitted,
+        guard_resets_at=None if seconds_to_reset is None else now + timedelta(seconds=seconds_to_reset),
+        rules=rules,
+    )
     liquidate_in = None
     if state is not None and state.liquidate_at is not None and state.status == GuardStatus.TRIPPED:
         liquidate_in = max(0, int((state.liquidate_at - now).total_seconds()))
@@ -260,13 +279,9 @@ def account_guard_status(*, account: TradingAccount, now: datetime | None = None
         },
         "headroom": {
             "equity": equity,
-            "daily_loss_permitted": _money(max(equity - daily_floor, Decimal(0)))
-            if equity is not None and daily_floor is not None
-            else None,
-            "to_drawdown_limit": _money(max(equity - drawdown_floor, Decimal(0)))
-            if equity is not None and drawdown_floor is not None
-            else None,
-            "seconds_to_daily_reset": _next_broker_midnight_seconds(snapshot, now),
+            "daily_loss_permitted": daily_permitted,
+            "to_drawdown_limit": drawdown_permitted,
+            "seconds_to_daily_reset": seconds_to_reset,
         },
         "trip": {
             "guard": state.trip_guard if state else "",
@@ -276,7 +291,8 @@ def account_guard_status(*, account: TradingAccount, now: datetime | None = None
             "halted_at": state.halted_at if state else None,
         },
         "market": market,
-        "rules": account_rules_summary(account=account),
+        "rules": rules,
+        "binding": binding.as_dict(),
     }
 
 

@@ -207,28 +207,33 @@ class AccountRuleSetAdmin(admin.ModelAdmin):
         return _history_table(list(rows.order_by("-revision")[:HISTORY_ROWS]))
 
 
-@admin.register(RuleSetChange)
-class RuleSetChangeAdmin(ReadOnlyAdmin):
-    list_display = ("rule_set", "revision", "changed_at", "changed_by", "changed", "reason")
-    list_select_related = ("rule_set", "changed_by")
-    list_filter = ("rule_set",)
+class ChangeHistoryAdmin(ReadOnlyAdmin):
+    """A read-only change log of one subject (`subject`: the rule set, the account): who, when, why, old → new.
+    A subclass names its subject; the columns and joins follow from it."""
+
+    subject = ""
     date_hierarchy = "changed_at"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.list_display = (cls.subject, "revision", "changed_at", "changed_by", "changed", "reason")
+        cls.list_select_related = (cls.subject, "changed_by")
+
     @admin.display(description="Old → new")
-    def changed(self, obj: RuleSetChange) -> str:
+    def changed(self, obj: RuleSetChange | AccountRuleSetChange) -> str:
         return _diff(obj.old, obj.new)
+
+
+@admin.register(RuleSetChange)
+class RuleSetChangeAdmin(ChangeHistoryAdmin):
+    subject = "rule_set"
+    list_filter = ("rule_set",)
 
 
 @admin.register(AccountRuleSetChange)
-class AccountRuleSetChangeAdmin(ReadOnlyAdmin):
-    list_display = ("account", "revision", "changed_at", "changed_by", "changed", "reason")
-    list_select_related = ("account", "changed_by")
+class AccountRuleSetChangeAdmin(ChangeHistoryAdmin):
+    subject = "account"
     search_fields = ("account__login",)
-    date_hierarchy = "changed_at"
-
-    @admin.display(description="Old → new")
-    def changed(self, obj: AccountRuleSetChange) -> str:
-        return _diff(obj.old, obj.new)
 
 
 @admin.register(AccountRulesState)

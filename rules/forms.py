@@ -94,7 +94,7 @@ class AccountRuleSetAssignForm(forms.Form):
     )
     start = forms.DateTimeField(
         required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}, format="%Y-%m-%dT%H:%M:%S"),
         help_text="When the evaluation starts, in your time zone. Empty: now.",
     )
     reason = forms.CharField(

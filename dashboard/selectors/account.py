@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import AccountSnapshot, TradingAccount
+from guards.headroom import PermittedLoss, permitted_loss_binding_from_rules
 from guards.models import AlertKind, CloseIntent, GuardAlert, GuardState
 from guards.selectors import EffectiveGuardSettings, guard_settings_for_account, guard_state_get
 from reconciliation.models import AccountSync, EventState, LivePosition, ReconciliationEvent
@@ -54,6 +55,8 @@ class GuardPanel:
     day_resets_at: datetime | None
     rules: dict[str, Any] | None = None  # the account's rule set: headroom and objectives (rules.selectors)
     rules_days: list[dict[str, Any]] = field(default_factory=list)
+    # The binding (smaller) permitted loss today and overall, naming its source (guards.headroom): the top cards.
+    binding: PermittedLoss | None = None
 
 
 def account_guard_panel(*, account: TradingAccount) -> GuardPanel:
@@ -69,6 +72,10 @@ def account_guard_panel(*, account: TradingAccount) -> GuardPanel:
             daily = snapshot.equity - state.day_anchor * (1 - cfg.daily_loss_critical_percent / 100)
         if state.peak_equity is not None:
             drawdown = snapshot.equity - state.peak_equity * (1 - cfg.drawdown_critical_percent / 100)
+    day_resets_at = broker_day_resets_at(account=account)
+    binding = permitted_loss_binding_from_rules(
+        guard_today=daily, guard_total=drawdown, guard_resets_at=day_resets_at, rules=rules
+    )
     return GuardPanel(
         state=state,
         settings=cfg,
@@ -80,9 +87,10 @@ def account_guard_panel(*, account: TradingAccount) -> GuardPanel:
         intents=list(CloseIntent.objects.filter(account=account).order_by("-created_at", "-pk")[:20]),
         daily_headroom=daily.quantize(Decimal("0.01")) if daily is not None else None,
         drawdown_headroom=drawdown.quantize(Decimal("0.01")) if drawdown is not None else None,
-        day_resets_at=broker_day_resets_at(account=account),
+        day_resets_at=day_resets_at,
         rules=rules,
         rules_days=account_rules_days(account=account) if rules is not None else [],
+        binding=binding,
     )
 
 

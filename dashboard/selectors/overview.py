@@ -15,7 +15,9 @@ from django.conf import settings
 from django.db.models import (
     BooleanField,
     Case,
+    CharField,
     Count,
+    DateTimeField,
     DecimalField,
     ExpressionWrapper,
     F,
@@ -32,6 +34,7 @@ from django.utils import timezone
 
 from accounts.models import TradingAccount, User
 from accounts.selectors import trading_account_list_for_user
+from guards.headroom import PermittedLoss, permitted_loss_binding
 from guards.models import GuardStatus, Level
 from guards.selectors import guard_settings_global_values
 from reconciliation.models import AccountSync, EventState, ReconciliationEvent
@@ -100,6 +103,35 @@ def _last_sync(field: str) -> Subquery:
     )
 
 
+_RULES_CURRENT = Q(rule_set_assignment__rule_set__kind=RuleSetKind.LIMITS) & Q(
+    rules_state__assignment_revision=F("rule_set_assignment__revision")
+)
+
+
+def _rules_value(path: str, output_field: Any) -> Case:
+    """A column of the live rules state (or the rule set's name) while it belongs to the current assignment of a
+    rule set with limits; else NULL."""
+    name = path if "__" in path else f"rules_state__{path}"
+    return Case(
+        When(_RULES_CURRENT, then=F(name)),
+        default=Value(None, output_field=output_field),
+        output_field=output_field,
+    )
+
+
+def row_permitted_loss(account: TradingAccount) -> PermittedLoss:
+    """The binding permitted loss of an overview row (its annotations; no query)."""
+    return permitted_loss_binding(
+        guard_today=getattr(account, "daily_headroom", None),
+        guard_total=getattr(account, "drawdown_headroom", None),
+        guard_resets_at=broker_day_resets_at(account=account),
+        rule_set_name=getattr(account, "rules_name", None),
+        rules_today=getattr(account, "rules_today", None),
+        rules_total=getattr(account, "rules_total", None),
+        rules_resets_at=getattr(account, "rules_next_reset", None),
+    )
+
+
 def overview_accounts(*, user: User) -> QuerySet[TradingAccount]:
     """Every account the user may see, annotated with what a row shows. Ordered by nothing yet."""
     glob = guard_settings_global_values()
@@ -144,6 +176,11 @@ def overview_accounts(*, user: User) -> QuerySet[TradingAccount]:
                 default=Value(None, output_field=_PCT),
                 output_field=_PCT,
             ),
+            # The rule set's own figures (same condition), for the binding permitted loss (guards.headroom).
+            rules_today=_rules_value("permitted_loss_today", _MONEY),
+            rules_total=_rules_value("permitted_loss_total", _MONEY),
+            rules_next_reset=_rules_value("next_reset", DateTimeField()),
+            rules_name=_rules_value("rule_set_assignment__rule_set__name", CharField()),
             # Percentage points left before the nearest critical limit or rule-set limit (smallest first = closest
             # to liquidation).
             headroom_percent=Least(

@@ -76,6 +76,14 @@ def day_resets_at(account: Any) -> datetime | None:
 
 
 @register.filter
+def permitted_loss(account: Any) -> Any:
+    """An overview row's binding permitted loss (guards.headroom, from the row's annotations)."""
+    from dashboard.selectors.overview import row_permitted_loss
+
+    return row_permitted_loss(account)
+
+
+@register.filter
 def get_item(mapping: Any, key: Any) -> Any:
     return mapping.get(key) if mapping else None
 

@@ -92,6 +92,29 @@ class _RulesOutputSerializer(serializers.Serializer):
     evaluated_at = serializers.DateTimeField(allow_null=True)
 
 
+class _BindingOutputSerializer(serializers.Serializer):
+    """Which limit binds: the smaller of the daily-loss guard's and the rule set's permitted loss today (and of the
+    drawdown guard's and the rule set's overall), naming its source. A tie goes to the rule set."""
+
+    today = serializers.DecimalField(
+        **_MONEY, help_text="What may still be lost today before the binding daily limit (account currency)."
+    )
+    today_source = serializers.CharField(
+        allow_blank=True, help_text="daily_loss_guard, rule_set, or empty when no daily limit is on."
+    )
+    today_source_label = serializers.CharField(
+        allow_blank=True, help_text='"daily-loss guard" or "rule set <name>".'
+    )
+    total = serializers.DecimalField(
+        **_MONEY, help_text="What may still be lost before the binding overall limit (account currency)."
+    )
+    total_source = serializers.CharField(allow_blank=True, help_text="drawdown_guard, rule_set, or empty.")
+    total_source_label = serializers.CharField(allow_blank=True)
+    next_reset = serializers.DateTimeField(
+        allow_null=True, help_text="When the binding daily limit starts a new day (UTC)."
+    )
+
+
 class GuardStatusOutputSerializer(serializers.Serializer):
     account = serializers.IntegerField()
     state = serializers.CharField()
@@ -103,6 +126,7 @@ class GuardStatusOutputSerializer(serializers.Serializer):
     trip = _TripOutputSerializer()
     market = _MarketSymbolOutputSerializer(many=True)
     rules = _RulesOutputSerializer(allow_null=True)
+    binding = _BindingOutputSerializer()
 
 
 class CloseIntentOutputSerializer(serializers.ModelSerializer):

@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 
 from accounts.models import Role
 from accounts.services import user_create
-from dashboard.tests.browser.conftest import PHONE, screenshot
+from dashboard.tests.browser.conftest import PHONE, SCREENSHOTS, screenshot
 from rules.models import RuleSet
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -62,3 +62,58 @@ def test_owner_creates_a_rule_set_on_the_risk_page_and_support_only_reads(live_a
     phone = log_in("olive", "owner-pass-123", viewport=PHONE)
     phone.goto(f"{live_asgi}/risk/")
     screenshot(phone, "risk-phone")
+
+
+def _funded(trader, *, login, day_anchor):
+    """Equity 9 590 under the two-step rule set (90.00 left today) with the daily-loss guard's anchor at
+    `day_anchor` (5 % critical) and the peak at 10 000."""
+    from decimal import Decimal
+
+    from dashboard.tests.test_rules_panel import _account, _under_rules
+    from guards.models import GuardState
+
+    account = _account(trader, login=login, equity="9590.00")
+    GuardState.objects.create(account=account, day_anchor=Decimal(day_anchor), peak_equity=Decimal("10000"))
+    _under_rules(account, equity="9590")
+    return account
+
+
+def test_account_top_cards_show_the_binding_permitted_loss_and_the_overview_keeps_headroom_on_a_phone(
+    live_asgi, log_in, people
+):
+    guard_binds = _funded(people["trader"], login=420001, day_anchor="10040")  # the guard leaves 52.00
+    rules_bind = _funded(people["trader"], login=420002, day_anchor="9800")  # the rule set leaves 90.00
+
+    page = log_in("tess", "trader-pass-123")
+    page.goto(f"{live_asgi}/accounts/{guard_binds.pk}/")
+    card = page.locator("#binding-today")
+    expect(card).to_contain_text("52.00")
+    expect(card).to_contain_text("bound by the daily-loss guard")
+    expect(page.locator("#binding-total")).to_contain_text("590.00")
+    expect(page.locator("#binding-reset .countdown")).to_be_visible()
+    screenshot(page, "account-binding")
+    page.goto(f"{live_asgi}/accounts/{rules_bind.pk}/")
+    expect(page.locator("#binding-today")).to_contain_text("90.00")
+    expect(page.locator("#binding-today")).to_contain_text("bound by the rule set Two-step challenge")
+
+    phone = log_in("sam", "support-pass-123", viewport=PHONE)
+    row = phone.locator(f"#overview-account-{rules_bind.pk}")
+    headroom = row.locator("td.headroom")
+    expect(headroom).to_be_visible()
+    expect(headroom).to_contain_text("90.00 today")
+    box = headroom.bounding_box()
+    assert box is not None
+    assert box["x"] + box["width"] <= PHONE["width"]  # on screen, no sideways scrolling
+    expect(row.locator("td:nth-child(9) .badge")).to_be_visible()  # the guard state
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(phone, "overview-phone")
+    phone.goto(f"{live_asgi}/accounts/{rules_bind.pk}/")
+    screenshot(phone, "account-binding-phone")
+
+    owner = log_in("olive", "owner-pass-123")
+    owner.goto(f"{live_asgi}/accounts/{rules_bind.pk}/")
+    card = owner.locator("#account-rule-set")
+    expect(card).to_contain_text("Two-step challenge")
+    card.locator("summary").click()
+    expect(owner.locator("#rules-assign-form select[name=rule_set]")).to_be_visible()
+    owner.locator("#account-rule-set").screenshot(path=str(SCREENSHOTS / "account-rule-set-card.png"))
