@@ -161,6 +161,13 @@ class TradingAccount(BaseModel):
     max_ticket_seen = models.PositiveBigIntegerField(default=0, editable=False)
     identity_hold_reason = models.CharField(max_length=300, blank=True, editable=False)
     identity_hold_since = models.DateTimeField(null=True, blank=True, editable=False)
+    deals_cursor = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The deal history was read up to here by the last complete sync; the next reads from here minus "
+        "an overlap (none yet: a fixed look-back).",
+    )
 
     class Meta:
         permissions = [("confirm_terminal_identity", "Can confirm a held account's terminal identity")]

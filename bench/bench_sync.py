@@ -183,24 +183,22 @@ def _parallel_pass(accounts: list, processes: int) -> float:
     return len(accounts) / max(elapsed)
 
 
-def _queries(accounts: list) -> float:
+def _queries(accounts: list) -> tuple[float, float]:
+    """Per steady sync: SQL statements, and database round trips (every statement sent, BEGIN, SAVEPOINT and COMMIT
+    included; a SAVEPOINT riding with a statement is one round trip with it)."""
     from accounts.selectors import trading_account_gateway
+    from core.db import sql_statements
     from pipeline.services import account_sync
 
-    counts = []
+    counts, trips = [], []
     for account in accounts:
         gateway = trading_account_gateway(account=account)
         with CaptureQueriesContext(connection) as ctx:
             account_sync(account=account, gateway=gateway)
         # SQL statements; transaction control (BEGIN/COMMIT/SAVEPOINT) is not a query.
-        counts.append(
-            sum(
-                1
-                for query in ctx.captured_queries
-                if not query["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT"))
-            )
-        )
-    return statistics.mean(counts)
+        counts.append(len(sql_statements(ctx.captured_queries)))
+        trips.append(len(ctx.captured_queries))
+    return statistics.mean(counts), statistics.mean(trips)
 
 
 def _rss_mb() -> float:
@@ -423,18 +421,21 @@ def main() -> None:
         steady = max(args.passes - 3, 1)
         labels = ["first sync", *["steady"] * steady, "steady, no guards", "steady, no guards, no pushes"]
         rss_after = []
+        cpu_ms: dict[str, list[float]] = {}  # this process's CPU per sync (the simulated terminals' included)
         for label in labels:
             if "no guards" in label:
                 sync_module.account_guards_evaluate = lambda **kwargs: None
             if "no pushes" in label:
                 sync_module.broadcast = lambda *args, **kwargs: None
+            cpu = time.process_time()
             elapsed, durations, failures = _pass(accounts)
+            cpu_ms.setdefault(label, []).append((time.process_time() - cpu) / len(accounts) * 1000)
             rows.append((label, elapsed, durations, failures))
             rss_after.append(_rss_mb())
         sync_module.account_guards_evaluate, sync_module.broadcast = real_guards, real_broadcast
         floors = {mode: _floor(floor_inputs, synchronous=mode == "on") for mode in ("on", "off")}
         parallel_rate = _parallel_pass(accounts, args.processes) if args.processes > 1 else None
-        queries = _queries(accounts[:50])
+        queries, round_trips = _queries(accounts[:50])
         matcher_positions, matcher_reconciles = _matcher_only(positions=args.positions, repeat=5000)
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
@@ -452,8 +453,11 @@ def main() -> None:
         f"load average (1 min) before / after: {load_before[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} CPUs"
     )
     print()
-    print("| pass | accounts | positions/account | syncs/s | median ms | p99 ms | failed | queries/sync |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| pass | accounts | positions/account | syncs/s | median ms | p99 ms | CPU ms/sync | failed | queries/sync "
+        "| DB round trips/sync |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     grouped: dict[str, list] = {}
     for label, elapsed, durations, failures in rows:
         grouped.setdefault(label, []).append((elapsed, durations, failures))
@@ -466,16 +470,27 @@ def main() -> None:
         if label == "steady":
             steady_ms = 1000 / rate
         name = f"{label} (median of {len(runs)} passes)" if len(runs) > 1 else label
-        q = f"{queries:.1f}" if label == "steady" else "-"  # with guards
+        q = f"{queries:.1f} | {round_trips:.1f}" if label == "steady" else "- | -"  # with guards
         print(
             f"| {name} | {args.accounts} | {args.positions} | {rate:.0f} | {median:.2f} "
-            f"| {durations[int(len(durations) * 0.99) - 1] * 1000:.2f} | {sum(f for *_x, f in runs)} | {q} |"
+            f"| {durations[int(len(durations) * 0.99) - 1] * 1000:.2f} | {statistics.median(cpu_ms[label]):.2f} "
+            f"| {sum(f for *_x, f in runs)} | {q} |"
         )
     if parallel_rate is not None:
         print(
             f"| steady, {args.processes} worker processes (total) | {args.accounts} | {args.positions} "
-            f"| {parallel_rate:.0f} | - | - | - | - |"
+            f"| {parallel_rate:.0f} | - | - | - | - | - | - |"
         )
+    print()
+    # A cycle dispatches every account at once; the queue drains at the workers' steady rate, so the k-th account
+    # waits k / rate: what SyncCycle.queue_lag_seconds (mean) and queue_lag_max_seconds record with these workers.
+    print("| queue lag of one cycle of these accounts, at the steady rates above | mean s | max s |")
+    print("|---|---:|---:|")
+    lag_rates = [("1 worker process", 1000 / steady_ms)]
+    if parallel_rate is not None:
+        lag_rates.append((f"{args.processes} worker processes", parallel_rate))
+    for name, lag_rate in lag_rates:
+        print(f"| {name} | {len(accounts) / lag_rate / 2:.2f} | {len(accounts) / lag_rate:.2f} |")
     print()
     print("| the floor (plain SQL: snapshot insert, positions upsert, run insert; one transaction) | syncs/s | ms/sync "
           "| full steady sync / floor |")  # fmt: skip

@@ -20,15 +20,19 @@ whose columns the database constrains.
 `PreparedQuery` is the read side: a hot queryset compiled once per process.
 
 `mark()` / `truncate(mark)` drop the writes added since a point, for the caller's savepoints (`savepoint()` does
-both: a failing block loses its batched writes with its savepoint).
+both: a failing block loses its batched writes with its savepoint). Its savepoint is a `lazy_savepoint`: the
+SAVEPOINT is sent in the same round trip as the block's first statement and never released, so isolating a block
+costs no round trip unless it fails.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from django.db import connections, models, transaction
 from django.db.models.query import get_related_populators
 from django.db.models.sql import InsertQuery, UpdateQuery
@@ -109,11 +113,11 @@ class WriteBatch:
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        """`transaction.atomic()` (a savepoint inside the caller's transaction) whose failure also drops the writes
-        batched inside it."""
+        """A savepoint inside the caller's transaction whose failure also drops the writes batched inside it, at no
+        round trip of its own on the usual path (see `lazy_savepoint`)."""
         mark = self.mark()
         try:
-            with transaction.atomic(using=self.using):
+            with lazy_savepoint(using=self.using):
                 yield
         except BaseException:
             self.truncate(mark)
@@ -139,13 +143,112 @@ class WriteBatch:
         self._statements.clear()
 
 
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
+_RIDING_SAVEPOINT = re.compile(r'^(SAVEPOINT "[^"]+"; )+')
+
+
+def sql_statements(captured: Iterable[dict[str, Any]]) -> list[str]:
+    """The SQL statements among queries captured by `CaptureQueriesContext`: transaction control left out, a
+    SAVEPOINT riding in front of a statement (`lazy_savepoint`) taken off it."""
+    statements = (_RIDING_SAVEPOINT.sub("", query["sql"]) for query in captured)
+    return [sql for sql in statements if not sql.startswith(TRANSACTION_CONTROL)]
+
+
+class _LazySavepoint:
+    """One block's savepoint, waiting for the block's first statement."""
+
+    __slots__ = ("name", "sent")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sent = False
+
+
+def _pending(connection: Any) -> list[_LazySavepoint]:
+    pending = getattr(connection, "_lazy_savepoints_pending", None)
+    if pending is None:
+        pending = connection._lazy_savepoints_pending = []
+    return pending
+
+
+def _send_pending(execute: Callable, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    """Execute wrapper: the savepoints still waiting go in front of this statement, outermost first, in the same
+    round trip (psycopg's client-side binding sends them as one simple query)."""
+    pending = _pending(context["connection"])
+    if not pending:
+        return execute(sql, params, many, context)
+    waiting = list(pending)
+    pending.clear()
+    for savepoint in waiting:
+        savepoint.sent = True  # from here on it may exist: a failure below rolls back to it
+    prefix = "".join(f'SAVEPOINT "{savepoint.name}"; ' for savepoint in waiting)
+    cursor = context["cursor"].cursor
+    if many or not isinstance(sql, str) or not isinstance(cursor, psycopg.ClientCursor):
+        with context["connection"].connection.cursor() as own:  # executemany, a server-side cursor: apart
+            own.execute(prefix)
+        return execute(sql, params, many, context)
+    result = execute(prefix + sql, params, many, context)
+    for _savepoint in waiting:
+        cursor.nextset()  # past the SAVEPOINTs' results to the statement's own
+    return result
+
+
+@contextmanager
+def lazy_savepoint(*, using: str = "default") -> Iterator[None]:
+    """What `transaction.atomic()` gives inside a transaction (a failing block is undone, the transaction goes on),
+    in fewer round trips: the SAVEPOINT rides with the block's first statement, none at all if the block runs no
+    statement, and it is never RELEASEd (the commit ends it; a savepoint left open costs nothing until then). Only a
+    failure pays a round trip (ROLLBACK TO SAVEPOINT). The on-commit callbacks registered inside a failed block are
+    dropped with it, as `atomic()` drops them.
+
+    Inside the block, `transaction.atomic()` and other lazy savepoints work as usual (they nest in this one)."""
+    connection = transaction.get_connection(using)
+    if not connection.in_atomic_block:
+        raise RuntimeError("lazy_savepoint() belongs inside a transaction")
+    # Named by depth, not uniquely: a statement's text stays the same from one sync to the next (the driver caches
+    # its parse by text). A name used again shadows the earlier savepoint of that depth, whose block is finished
+    # (a completed block's savepoint is never needed again); ROLLBACK TO takes the newest of the name.
+    depth = getattr(connection, "_lazy_savepoint_depth", 0) + 1
+    savepoint = _LazySavepoint(f"lazy{depth}")
+    pending = _pending(connection)
+    pending.append(savepoint)
+    callbacks = len(connection.run_on_commit)
+    needed_rollback = connection.needs_rollback
+    connection._lazy_savepoint_depth = depth
+    try:
+        with connection.execute_wrapper(_send_pending):
+            yield
+    except BaseException:
+        if savepoint.sent:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(f'ROLLBACK TO SAVEPOINT "{savepoint.name}"')
+            except Exception:
+                connection.needs_rollback = True  # the transaction can no longer be trusted
+            else:
+                del connection.run_on_commit[callbacks:]
+                connection.needs_rollback = needed_rollback
+        else:
+            del connection.run_on_commit[callbacks:]
+        raise
+    finally:
+        connection._lazy_savepoint_depth = depth - 1
+        if not savepoint.sent:
+            pending.remove(savepoint)
+
+
 class PreparedQuery:
     """A queryset compiled to SQL once per process, run with a new value for one parameter each time, its rows
     turned into model instances exactly as the ORM's own iterator does (converters, select_related, annotations).
 
     For the account sync's hot reads, whose SQL never changes but whose compilation (joins, sub-selects, 20-60
     columns) cost more CPU than the database spent answering them. `build(value)` returns the queryset for one
-    value; it is called once, with a sentinel that must appear among the compiled parameters."""
+    value; it is called once, with a sentinel that must appear among the compiled parameters.
+
+    With the driver's client-side binding (psycopg's ClientCursor, Django's default) the statement is rendered once
+    with its constant values, exactly as the driver would merge them, and each run only puts the one value's literal
+    into it and sends the text without parameters: the driver caches its own parse of a statement only up to 4 kB
+    and 50 parameters, so a long one (the guard-state lock, ~7 kB) was parsed again on every sync."""
 
     _SENTINEL = -7_365_021_984_113
 
@@ -166,17 +269,42 @@ class PreparedQuery:
         start, end = fields[0], fields[-1] + 1
         init_list = [column[0].target.attname for column in select[start:end]]
         populators = get_related_populators(klass_info, select, self._using)
-        return (compiler, sql, list(params), slots, klass_info["model"], start, end, init_list, populators)
+        return (
+            compiler,
+            sql,
+            list(params),
+            slots,
+            self._render(sql, params, slots),
+            klass_info["model"],
+            start,
+            end,
+            init_list,
+            populators,
+        )
+
+    def _render(self, sql: str, params: Sequence[Any], slots: list[int]) -> list[str] | None:
+        """The statement with its constant values merged as the driver merges them, split where the value goes; None
+        where the driver binds on the server (then the values go as parameters on every run)."""
+        connection = connections[self._using]
+        connection.ensure_connection()
+        with connection.connection.cursor() as raw:
+            if not isinstance(raw, psycopg.ClientCursor):
+                return None
+            parts = raw.mogrify(sql, params).split(raw.mogrify("%s", [self._SENTINEL]))
+        return parts if len(parts) == len(slots) + 1 else None
 
     def list(self, value: Any) -> list[models.Model]:
         if self._prepared is None:
             self._prepared = self._prepare()
-        compiler, sql, params, slots, model, start, end, init_list, populators = self._prepared
-        params = list(params)
-        for index in slots:
-            params[index] = value
+        compiler, sql, params, slots, rendered, model, start, end, init_list, populators = self._prepared
         with connections[self._using].cursor() as cursor:
-            cursor.execute(sql, params)
+            if rendered is not None:
+                cursor.execute(cursor.cursor.mogrify("%s", [value]).join(rendered))
+            else:
+                params = list(params)
+                for index in slots:
+                    params[index] = value
+                cursor.execute(sql, params)
             rows = cursor.fetchall()
         objects = []
         annotations = compiler.annotation_col_map

@@ -279,6 +279,7 @@ class SyncCycleAdmin(ReadOnlyAdmin):
         "interval_seconds",
         "lag_seconds",
         "queue_lag_seconds",
+        "queue_lag_max_seconds",
         "duration",
         "accounts",
         "synced",

@@ -393,6 +393,13 @@ class SyncCycle(models.Model):
         blank=True,
         help_text="Mean wait between dispatch and the start of an account's sync.",
     )
+    queue_lag_max_seconds = models.DecimalField(
+        max_digits=10,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="Longest wait between dispatch and the start of an account's sync (the last in the queue).",
+    )
     closed = models.BooleanField(default=False)
     missed = models.BooleanField(
         default=False, help_text="Cycles that did not run (broker or database down)."

@@ -14,9 +14,8 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
-from django.core.cache import cache
-
 from accounts.models import TradingAccount
+from core.db import WriteBatch
 from guards.services import market_reading_take
 from integrations.mt5.errors import GatewayError
 from integrations.mt5.gateway import Mt5Gateway
@@ -25,25 +24,21 @@ from reconciliation.conf import setting
 
 logger = logging.getLogger(__name__)
 
-CURSOR_TIMEOUT_SECONDS = 7 * 24 * 3600
+_CURSOR_UPDATE = f"UPDATE {TradingAccount._meta.db_table} SET deals_cursor = %s WHERE id = %s"  # noqa: S608 - the model's table
 
 
-def deals_cursor_key(account_id: int) -> str:
-    return f"recon:deals-cursor:{account_id}"
+def deals_cursor_advance(*, account: TradingAccount, to: datetime, writes: WriteBatch) -> None:
+    """The next reading asks for deals since `to` (minus the overlap). Written with the sync's last statement (the
+    account's row: `TradingAccount.deals_cursor`, read with the account), so it commits with the sync or not at all."""
+    writes.add(_CURSOR_UPDATE, [to, account.pk])
 
 
-def deals_cursor_advance(*, account_id: int, to: datetime) -> None:
-    """The next reading asks for deals since `to` (minus the overlap)."""
-    cache.set(deals_cursor_key(account_id), to.timestamp(), timeout=CURSOR_TIMEOUT_SECONDS)
-
-
-def _deals_since(*, account_id: int, now: datetime) -> datetime:
+def _deals_since(*, account: TradingAccount, now: datetime) -> datetime:
     """Since the previous complete sync minus an overlap (history can lag), or a fixed look-back on the first."""
-    cursor = cache.get(deals_cursor_key(account_id))
+    cursor = account.deals_cursor
     if cursor is None:
         return now - timedelta(seconds=setting("RECONCILIATION_DEALS_FIRST_LOOKBACK_SECONDS"))
-    previous = datetime.fromtimestamp(min(float(cursor), now.timestamp()), tz=now.tzinfo)
-    return previous - timedelta(seconds=setting("RECONCILIATION_DEALS_OVERLAP_SECONDS"))
+    return min(cursor, now) - timedelta(seconds=setting("RECONCILIATION_DEALS_OVERLAP_SECONDS"))
 
 
 class TerminalDisconnected(Exception):
@@ -65,7 +60,7 @@ def _reading_take(*, account: TradingAccount, gateway: Mt5Gateway, now: datetime
     if not terminal.connected:
         raise TerminalDisconnected("the terminal is not connected to its trade server")
     positions = gateway.positions()
-    since = _deals_since(account_id=account.pk, now=now)
+    since = _deals_since(account=account, now=now)
     deals, deals_error = None, ""
     try:
         # Until a little past now: the server clock is an estimate.

@@ -9,13 +9,16 @@
    recorded on the run and stops nothing else.
 3. One transaction: the snapshot (accounts), reconciliation's writes (in a savepoint, so their failure is isolated),
    the guards under their row lock with no terminal call (in a savepoint: a guard failure is stored on the run,
-   raises an operator alert and never undoes the sync), the run record (AccountSync). Writes that nothing reads back
+   raises an operator alert and never undoes the sync), the run record (AccountSync). The savepoints are
+   `core.db.lazy_savepoint`s: each rides in the round trip of its block's first statement and is never released,
+   so the isolation costs a round trip only when a block fails (ROLLBACK TO SAVEPOINT). Writes that nothing reads back
    (the events' touch, the guard state, the run record) go as one last statement (core.db.WriteBatch), which also
    sets how the transaction commits: a routine sync commits with `synchronous_commit = off` (a database crash may
    lose its last fraction of a second of syncs, which the next sync reads again; docs/PERFORMANCE.md); a sync
    that changes a guard level, opens an alert or an event, or asks for a close commits synchronously.
-4. The deals cursor advances when the deals were read and the guards (which apply balance operations from them)
-   succeeded, so a failed guard run sees those deals again. Reconciliation does not hold it back: a missing
+4. The deals cursor (`TradingAccount.deals_cursor`, read with the account, written in the last statement) advances
+   when the deals were read and the guards (which apply balance operations from them) succeeded, so a failed guard
+   run sees those deals again. Reconciliation does not hold it back: a missing
    position's close reason is looked up by its ticket later anyway.
 """
 
@@ -251,14 +254,17 @@ def account_sync(
                 events_gone=stored.events_gone if stored else 0,
             )
             writes.insert([run])
+            advance = not guards_error and reading.deals is not None
+            if advance:
+                deals_cursor_advance(account=account, to=now, writes=writes)
             writes.flush()
             _sync_broadcast(account_id=account.pk, event="sync.completed")  # after the commit
     except Exception as exc:
         _sync_failed(account=account, started_at=now, clock=clock, exc=exc, cycle_id=cycle_id)
         raise
 
-    if not guards_error and reading.deals is not None:
-        deals_cursor_advance(account_id=account.pk, to=now)
+    if advance:
+        account.deals_cursor = now  # committed
     return AccountSyncResult(
         account_id=account.pk,
         ok=True,

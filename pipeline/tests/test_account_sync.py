@@ -5,16 +5,16 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
-from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
+from accounts.models import AccountSnapshot, TradingAccount
 from accounts.tests.factories import TradingAccountFactory
 from guards.models import AlertKind, GuardAlert, GuardState
 from guards.services import evaluate as evaluate_module
 from pipeline.services import account_sync
 from pipeline.services import sync as sync_module
-from pipeline.services.reading import deals_cursor_key
-from reconciliation.models import AccountSync
+from reconciliation.models import AccountSync, LivePosition
 from reconciliation.tests.fakes import FakeGateway, position
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def account():
     account = TradingAccountFactory()
-    cache.delete(deals_cursor_key(account.pk))
     return account
 
 
@@ -76,9 +75,10 @@ def test_a_guard_failure_is_stored_on_the_run_and_raises_an_operator_alert(accou
     assert alert.level == "critical"
     assert "bug in a guard" in alert.message
     # The deals of this reading were not applied: the next sync reads them again.
-    assert cache.get(deals_cursor_key(account.pk)) is None
+    account.refresh_from_db()
+    assert account.deals_cursor is None
     assert account_sync(account=account, gateway=gateway, now=start + timedelta(seconds=10)).ok
-    assert cache.get(deals_cursor_key(account.pk)) == (start + timedelta(seconds=10)).timestamp()
+    assert TradingAccount.objects.get(pk=account.pk).deals_cursor == start + timedelta(seconds=10)
 
 
 def test_a_guard_failure_alert_is_pushed_live(account, gateway, django_capture_on_commit_callbacks):
@@ -105,6 +105,60 @@ def test_a_reconciliation_failure_still_moves_the_guards(account, gateway):
     state = GuardState.objects.get(account=account)
     assert state.drawdown_percent == Decimal("30.0000")
     assert state.status == "tripped"
+
+
+def _failing_in_the_database(real):
+    """`real`, then a statement the database refuses: the transaction is in error until rolled back."""
+
+    def run(**kwargs):
+        result = real(**kwargs)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+        return result
+
+    return run
+
+
+def test_a_database_error_in_reconciliation_writes_keeps_the_snapshot_the_guards_and_the_run(
+    account, gateway
+):
+    gateway.open_positions = [position(1)]
+    start = timezone.now()
+    assert account_sync(account=account, gateway=gateway, now=start).ok
+    gateway.open_positions = [position(1), position(2)]
+    with mock.patch.object(
+        sync_module, "reconciliation_store", _failing_in_the_database(sync_module.reconciliation_store)
+    ):
+        result = account_sync(account=account, gateway=gateway, now=start + timedelta(seconds=10))
+
+    assert result.ok
+    assert result.reconciliation_error.startswith("DataError: division by zero")
+    assert not result.guards_error
+    # Reconciliation's own writes (the second position's upsert) are undone with it; the rest stands.
+    assert set(LivePosition.objects.filter(account=account).values_list("ticket", flat=True)) == {1}
+    assert AccountSnapshot.objects.filter(account=account).count() == 2
+    run = AccountSync.objects.filter(account=account).latest("started_at")
+    assert (run.ok, run.reconciliation_error[:9], run.positions) == (True, "DataError", 2)
+    assert GuardState.objects.get(account=account).evaluated_at == start + timedelta(seconds=10)
+
+
+def test_a_database_error_in_the_guards_keeps_reconciliation_and_raises_an_operator_alert(account, gateway):
+    gateway.open_positions = [position(1)]
+    start = timezone.now()
+    assert account_sync(account=account, gateway=gateway, now=start).ok
+    gateway.open_positions = [position(1), position(2)]
+    with mock.patch.object(
+        sync_module, "account_guards_evaluate", _failing_in_the_database(sync_module.account_guards_evaluate)
+    ):
+        result = account_sync(account=account, gateway=gateway, now=start + timedelta(seconds=10))
+
+    assert result.ok
+    assert result.guards_error.startswith("DataError: division by zero")
+    assert set(LivePosition.objects.filter(account=account).values_list("ticket", flat=True)) == {1, 2}
+    assert AccountSnapshot.objects.filter(account=account).count() == 2
+    assert GuardAlert.objects.filter(account=account, kind=AlertKind.GUARDS_FAILED).exists()
+    # The guards' state write of this sync was undone with them.
+    assert GuardState.objects.get(account=account).evaluated_at == start
 
 
 def _commit_mode(queries) -> str:
@@ -142,3 +196,37 @@ def test_a_routine_sync_commits_asynchronously_and_a_level_change_synchronously(
         raise AssertionError("no guard alert opened")
     assert _commit_mode(moved) == "on"
     assert GuardState.objects.get(account=account).drawdown_level != "normal"
+
+
+def test_the_deals_cursor_lives_on_the_account_and_moves_with_the_sync_only(account, gateway):
+    start = timezone.now()
+    asked = []
+    real_deals = gateway.deals
+
+    def deals(*, since, until):
+        asked.append(since)
+        return real_deals(since=since, until=until)
+
+    gateway.deals = deals
+    assert account_sync(account=account, gateway=gateway, now=start).ok
+    assert asked[-1] == start - timedelta(days=1)  # none yet: the first look-back
+    assert TradingAccount.objects.get(pk=account.pk).deals_cursor == start
+
+    # A fresh copy of the account (as the worker loads it) reads from the cursor, minus the overlap.
+    fresh = TradingAccount.objects.get(pk=account.pk)
+    assert account_sync(account=fresh, gateway=gateway, now=start + timedelta(seconds=10)).ok
+    assert asked[-1] == start - timedelta(seconds=60)
+
+    # The deal history unreadable: the cursor stays where it was.
+    gateway.timeout("deals")
+    assert account_sync(account=fresh, gateway=gateway, now=start + timedelta(seconds=20)).ok
+    del gateway.fail["deals"]
+    assert TradingAccount.objects.get(pk=account.pk).deals_cursor == start + timedelta(seconds=10)
+
+    # The sync's transaction fails: the cursor went with it.
+    with (
+        mock.patch.object(sync_module, "account_sync_build", side_effect=RuntimeError("no run record")),
+        pytest.raises(RuntimeError),
+    ):
+        account_sync(account=fresh, gateway=gateway, now=start + timedelta(seconds=30))
+    assert TradingAccount.objects.get(pk=account.pk).deals_cursor == start + timedelta(seconds=10)

@@ -2,8 +2,8 @@
 account-sync pipeline owns the sync itself and its per-account lock, see pipeline.services.scheduling).
 
 Cycle statistics are durable: synced and failed are counted from the AccountSync rows (one per sync, in the
-database), skipped by an increment of the cycle's row, so losing Redis loses nothing but the mean queue lag (kept in
-Redis while the cycle runs; a lost value leaves the stored one alone, never a zero). Cycles that could not run at all
+database), skipped by an increment of the cycle's row, so losing Redis loses nothing but the queue lag, mean and max
+(kept in Redis while the cycle runs; a lost value leaves the stored one alone, never a zero). Cycles that could not run at all
 (broker or database down) are recorded as *missed* by the first cycle that runs again, so the gap is visible.
 """
 
@@ -26,7 +26,18 @@ logger = logging.getLogger(__name__)
 
 SYNC_PERIODIC_TASK_NAME = "reconciliation: sync all active accounts"
 SYNCED, FAILED, SKIPPED = "synced", "failed", "skipped"  # the outcomes a cycle counts
-_LAG_COUNTERS = ("lag_ms", "lagged")
+_LAG_COUNTERS = ("lag_ms", "lagged", "lag_max_ms")
+# One round trip per sync for the three: the sum and count (the mean), the max; nothing if the cycle's counters
+# expired (no cycle left to report into).
+_LAG_SCRIPT = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('INCR', KEYS[2])
+if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[3]) or '0') then
+  redis.call('SET', KEYS[3], ARGV[1], 'KEEPTTL')
+end
+return 1
+"""
 _COUNTER_TTL = 24 * 3600
 
 
@@ -40,11 +51,11 @@ def _counter_key(cycle_id: int, name: str) -> str:
     return f"recon:cycle:{cycle_id}:{name}"
 
 
-def _counter_add(cycle_id: int, name: str, delta: int = 1) -> None:
-    try:
-        cache.incr(_counter_key(cycle_id, name), delta)
-    except ValueError:  # the cycle's counters expired: nothing left to report into
-        logger.info("cycle %s counter %s is gone", cycle_id, name)
+def _lag_report(cycle_id: int, lag_ms: int) -> None:
+    keys = [cache.make_and_validate_key(_counter_key(cycle_id, name)) for name in _LAG_COUNTERS]
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]  # Django's redis client
+    if not client.eval(_LAG_SCRIPT, len(keys), *keys, lag_ms):
+        logger.info("cycle %s lag counters are gone", cycle_id)
 
 
 def sync_cycle_count(*, cycle_id: int | None, status: str, queue_lag_seconds: float | None = None) -> None:
@@ -55,8 +66,7 @@ def sync_cycle_count(*, cycle_id: int | None, status: str, queue_lag_seconds: fl
     if status == SKIPPED:
         SyncCycle.objects.filter(pk=cycle_id).update(skipped=F("skipped") + 1)
     if queue_lag_seconds is not None:
-        _counter_add(cycle_id, "lag_ms", max(int(queue_lag_seconds * 1000), 0))
-        _counter_add(cycle_id, "lagged")
+        _lag_report(cycle_id, max(int(queue_lag_seconds * 1000), 0))
 
 
 def sync_interval_seconds() -> int:
@@ -96,8 +106,12 @@ def sync_cycles_recount(*, now: datetime) -> None:
         if lagged:  # only while Redis still has them: a lost counter leaves the stored mean alone
             lag_ms = int(lags.get(_counter_key(cycle.pk, "lag_ms")) or 0)
             cycle.queue_lag_seconds = (Decimal(lag_ms) / lagged / 1000).quantize(Decimal("0.001"))
+            lag_max_ms = int(lags.get(_counter_key(cycle.pk, "lag_max_ms")) or 0)
+            cycle.queue_lag_max_seconds = (Decimal(lag_max_ms) / 1000).quantize(Decimal("0.001"))
         cycle.closed = cycle.started_at < final_before
-    SyncCycle.objects.bulk_update(cycles, ["synced", "failed", "queue_lag_seconds", "finished_at", "closed"])
+    SyncCycle.objects.bulk_update(
+        cycles, ["synced", "failed", "queue_lag_seconds", "queue_lag_max_seconds", "finished_at", "closed"]
+    )
 
 
 def _missed_record(*, previous: SyncCycle | None, now: datetime, interval: int) -> None:

@@ -383,6 +383,7 @@ def _unmatched_detail(position: Position) -> dict[str, Any]:
 _UPSERT_FIELDS = [f for f in LivePosition._meta.concrete_fields if not f.primary_key]
 _UPSERT_ATTNAMES = [f.attname for f in _UPSERT_FIELDS]
 _UPSERT_DECIMALS = [i for i, f in enumerate(_UPSERT_FIELDS) if isinstance(f, models.DecimalField)]
+_UPSERT_TICKET = _UPSERT_ATTNAMES.index("ticket")
 _UPSERT_CONFLICT = ", ".join(LivePosition._meta.get_field(name).column for name in ("account", "ticket"))
 _UPSERT_UPDATES = ", ".join(
     f"{column} = EXCLUDED.{column}"
@@ -390,17 +391,20 @@ _UPSERT_UPDATES = ", ".join(
 )
 
 
-@functools.lru_cache(maxsize=64)  # per row count; bounded: a process sees accounts of every size
-def _upsert_sql(count: int) -> str:
+@functools.cache
+def _upsert_sql() -> str:
+    """One text for any number of positions: each column goes as ONE array parameter, `unnest`ed into rows. The
+    driver (client-side binding) splits a statement's text on its placeholders once and caches it only for texts of
+    at most 50 placeholders and 4 kB; a VALUES row per position (20 columns each) was split again on every sync."""
     columns = ", ".join(f.column for f in _UPSERT_FIELDS)
-    row = "(" + ", ".join(["%s"] * len(_UPSERT_FIELDS)) + ")"
+    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in _UPSERT_FIELDS)
     table = LivePosition._meta.db_table
     account = LivePosition._meta.get_field("account").column
     # The positions no longer open go in the same statement (a data-modifying WITH part: other rows than the
     # insert's, so the two never touch the same row).
     return (
         f"WITH gone AS (DELETE FROM {table} WHERE {account} = %s AND NOT (ticket = ANY(%s))) "  # noqa: S608 - names from the model, values as parameters
-        f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * count)} "
+        f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) "
         f"ON CONFLICT ({_UPSERT_CONFLICT}) DO UPDATE SET {_UPSERT_UPDATES} "
         f"RETURNING {LivePosition._meta.pk.column}, ticket"
     )
@@ -408,20 +412,18 @@ def _upsert_sql(count: int) -> str:
 
 def _positions_upsert(rows: list[LivePosition], *, account_id: int) -> None:
     """What `bulk_create(update_conflicts=True, unique_fields=[account, ticket], update_fields=_LIVE_UPDATE_FIELDS)`
-    sends (and the delete of the account's other positions), as one statement whose text is built once per row count. The ORM compiled and prepared every field of
-    every row on every sync (cProfile: _positions_store 8.7 -> 4.0 ms per sync); here the values go to the driver as
-    they are: the gateway already typed them (Decimal, aware UTC datetimes, int, str), and for these fields on
-    PostgreSQL the ORM's preparation only checked that decimals are finite, which is kept. Each row gets its
-    primary key back, as bulk_create gives it."""
-    params: list[Any] = [account_id, [row.ticket for row in rows]]
-    for row in rows:
-        values = [getattr(row, name) for name in _UPSERT_ATTNAMES]
-        for index in _UPSERT_DECIMALS:  # the one check the ORM's preparation made: a finite number
-            if values[index] is not None and not values[index].is_finite():
-                raise ValidationError({_UPSERT_ATTNAMES[index]: f"{values[index]} is not a finite number"})
-        params.extend(values)
+    sends (and the delete of the account's other positions), as one statement whose text never changes. The ORM
+    compiled and prepared every field of every row on every sync (cProfile: _positions_store 8.7 -> 4.0 ms per
+    sync); here the values go to the driver as they are: the gateway already typed them (Decimal, aware UTC
+    datetimes, int, str), and for these fields on PostgreSQL the ORM's preparation only checked that decimals are
+    finite, which is kept. Each row gets its primary key back, as bulk_create gives it."""
+    values = [[getattr(row, name) for row in rows] for name in _UPSERT_ATTNAMES]  # one list per column
+    for index in _UPSERT_DECIMALS:  # the one check the ORM's preparation made: a finite number
+        for value in values[index]:
+            if value is not None and not value.is_finite():
+                raise ValidationError({_UPSERT_ATTNAMES[index]: f"{value} is not a finite number"})
     with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(len(rows)), params)
+        cursor.execute(_upsert_sql(), [account_id, values[_UPSERT_TICKET], *values])
         ids = {ticket: pk for pk, ticket in cursor.fetchall()}
     for row in rows:
         row.pk = ids[row.ticket]

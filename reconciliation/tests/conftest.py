@@ -20,7 +20,6 @@ def account(db):
     account = TradingAccountFactory()
     from pipeline.services.scheduling import account_lock_key, lock_client
 
-    cache.delete(f"recon:deals-cursor:{account.pk}")
     lock_client().delete(account_lock_key(account.pk))
     return account
 
@@ -73,7 +72,7 @@ def sim_accounts(db):
     class Factory:
         def make(self, *, reset_seconds: float = 30.0, **options) -> SimAccount:
             account = TradingAccountFactory()
-            cache.delete_many([f"recon:deals-cursor:{account.pk}", f"recon:lock:account:{account.pk}"])
+            cache.delete(f"recon:lock:account:{account.pk}")
             terminal = registry.create_account(
                 account.login, server=account.server, password="sim-pass", **options
             )

@@ -45,7 +45,7 @@ def sim(db):
 
     def make(owner):
         account = TradingAccountFactory(owner=owner)
-        cache.delete_many([f"recon:deals-cursor:{account.pk}", f"recon:lock:account:{account.pk}"])
+        cache.delete(f"recon:lock:account:{account.pk}")
         terminal = registry.create_account(account.login, server=account.server, password="sim-pass")
         terminal.sim_set_price("EURUSD", "1.08500", "1.08510")
         return SimAccount(account, terminal)
