@@ -25,6 +25,7 @@ back if the view never reached its throttles (a 401, or a middleware answering f
 
 import asyncio
 import io
+import logging
 import weakref
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -61,6 +62,7 @@ _CLIENT_OPTIONS = (
     "socket_connect_timeout",
     "health_check_interval",
 )
+logger = logging.getLogger(__name__)
 _serializer = RedisSerializer()
 # A read whose entry expired (the 5 s backstop) or was invalidated is built by the first request that misses it; the
 # requests of the same process that miss it meanwhile wait for that one (up to this long) and read it from Redis.
@@ -172,7 +174,22 @@ class CachedReadsFirst:
         if first["type"] != "http.request" or first.get("body") or first.get("more_body"):
             await self.app(scope, _replaying(first, receive), send)
             return
-        served, building = await self._serve(scope, authorization, send)
+        started = False
+
+        async def tracked_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            served, building = await self._serve(scope, authorization, tracked_send)
+        except Exception:
+            if started:
+                raise  # the answer is already on its way: nothing else can be sent
+            # An unexpected failure of the fast path (an unreadable entry, a bug) must not be the client's 500: the
+            # full path answers, as it does for every case the fast path does not decide.
+            logger.exception("cached read fast path failed; answering on the full path")
+            served, building = False, None
         if served:
             return
         try:

@@ -295,3 +295,22 @@ def test_an_expired_read_is_built_once_for_the_requests_of_the_moment(app, trade
     assert [status for status, _h, _b in answers] == [200] * 5
     assert len({body for _s, _h, body in answers}) == 1
     assert len(builds) == 2  # once more, not five times
+
+
+def test_an_unexpected_failure_of_the_fast_path_is_answered_by_the_view_not_a_500(
+    app, trader, account, monkeypatch, caplog
+):
+    from core.api import fastread
+
+    url = _url("guards-api:account-guards", account)
+    token = _token(trader)
+    expected = _get(app, url, token)  # a miss: built and cached by the DRF view
+
+    def unreadable(values):
+        raise ValueError("an entry the fast path cannot read")
+
+    monkeypatch.setattr(fastread, "account_read_body", unreadable)
+    status, _headers, body = _get(app, url, token)
+    assert status == 200
+    assert body == expected[2]
+    assert "fast path failed" in caplog.text
