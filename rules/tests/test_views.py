@@ -64,6 +64,23 @@ def test_risk_page_lists_rule_sets_with_terms_usage_and_history(owner, support):
     assert "Only an owner creates and edits rule sets" in html
 
 
+def test_a_trader_reads_the_rule_sets_terms_but_not_how_many_accounts_use_them(owner, trader):
+    two_step = RuleSet.objects.get(preset="two_step")
+    account_rule_set_assign(
+        actor=owner,
+        account=TradingAccountFactory(),
+        rule_set=two_step,
+        initial_balance="100000",
+        reason="funded",
+    )
+    html = _client(trader).get("/risk/").content.decode()
+    row = html[html.index(f'id="rule-set-row-{two_step.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert "Europe/Prague" in row  # the terms are the trader's business
+    assert '<td class="num">1</td>' not in row  # the fleet's use of them is not
+    assert ">Accounts</th>" not in html
+
+
 def test_owner_creates_a_rule_set_with_a_bad_value_sees_the_field_error_and_nothing_is_stored(owner):
     before = RuleSet.objects.count()
     response = _client(owner).post(
