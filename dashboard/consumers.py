@@ -315,8 +315,8 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
         await self._divergence(message, new=False)
 
     async def session_ended(self, message: dict[str, Any]) -> None:
+        await self.close(code=4401)  # first: a logged-out user's page stops at once, whatever leaving costs
         await self._join(set())
-        await self.close(code=4401)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' AsyncConsumer.dispatch, without its `aclose_old_connections()` before every message: that is a

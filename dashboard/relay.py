@@ -13,7 +13,6 @@ process in the channel layer, and one task per group hands each message to the s
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 import weakref
@@ -24,6 +23,7 @@ from channels.layers import get_channel_layer
 logger = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
+STOP_WAIT_SECONDS = 1.0
 
 
 class Member(Protocol):
@@ -55,10 +55,9 @@ class _GroupRelay:
     async def stop(self) -> None:
         if self.task is not None and self.task is not asyncio.current_task() and not self.dispatching:
             self.task.cancel()
-            # Wait for it: the channel layer's receive counts its receivers per event loop, and a receive left
-            # pending on a loop that closes would refuse every later loop's.
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+            # Wait for it (bounded): the channel layer's receive counts its receivers per event loop, and a receive
+            # left pending on a loop that closes would refuse every later loop's.
+            await asyncio.wait({self.task}, timeout=STOP_WAIT_SECONDS)
         if self.channel is not None:
             try:
                 await get_channel_layer().group_discard(self.group, self.channel)
