@@ -289,3 +289,10 @@ def test_a_trader_sees_no_lift_form_and_may_not_lift(owner, trader):
     response = client.post(f"/rules/accounts/{account.pk}/close-only/lift/", {"reason": "please"})
     assert response.status_code == 403
     assert AccountRulesState.objects.get(account=account).close_only is True
+
+
+def test_the_risk_page_shows_its_rule_sets_once_and_a_plain_title(owner):
+    html = _client(owner).get("/risk/").content.decode()
+    assert html.count('id="rule-sets"') == 1
+    title = html[html.index("<title>") : html.index("</title>")]
+    assert "<section" not in title
