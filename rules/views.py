@@ -3,6 +3,7 @@ account's close-only state from its page. Thin: the same forms and services as t
 error re-renders the form fragment (htmx swaps 200s only) and stores nothing; a user who may not act gets the 403
 page."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -73,14 +74,22 @@ def _preset_of(form: RuleSetPageForm) -> str:
     return str(form["start_from_preset"].value() or "") if "start_from_preset" in form.fields else ""
 
 
-def _apply_errors(form: Any, exc: ValidationError | ApplicationError) -> None:
-    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    elif isinstance(exc, ValidationError):
-        form.add_error(None, exc.messages)
-    else:
+def _service_call(form: Any, call: Callable[[], Any]) -> tuple[bool, Any]:
+    """(done, the service's result). A service's validation or refusal of the request lands on the form (nothing
+    stored); an actor the service refuses is the 403 page."""
+    try:
+        return True, call()
+    except PermissionDeniedError as exc:
+        raise PermissionDenied(exc.message) from None
+    except ValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form.add_error(None, exc.messages)
+    except ApplicationError as exc:
         form.add_error(None, exc.message)
+    return False, None
 
 
 def rule_set_url(rule_set: RuleSet) -> str:
@@ -119,20 +128,18 @@ def rule_set_create_view(request: HttpRequest) -> HttpResponse:
     form = rule_set_new_form(data=request.POST)
     if form.is_valid():
         data = form.cleaned_data
-        try:
-            row = rule_set_create(
+        done, row = _service_call(
+            form,
+            lambda: rule_set_create(
                 actor=actor,
                 name=data["name"],
                 description=data["description"] or None,
                 reason=data["reason"],
                 preset=data.get("start_from_preset") or None,
                 **{name: data[name] for name in TERM_FIELDS},
-            )
-        except PermissionDeniedError as exc:
-            raise PermissionDenied(exc.message) from None
-        except (ValidationError, ApplicationError) as exc:
-            _apply_errors(form, exc)
-        else:
+            ),
+        )
+        if done:
             url = rule_set_url(row)
             return _done(request, url, f"Rule set “{row.name}” created.")
     return _form_error(request, RULE_SET_FORM, _form_context(form, None))
@@ -149,20 +156,18 @@ def rule_set_update_view(request: HttpRequest, rule_set_id: int) -> HttpResponse
     form = rule_set_edit_form(row, data=request.POST)
     if form.is_valid():
         data = form.cleaned_data
-        try:
-            stored = rule_set_update(
+        done, stored = _service_call(
+            form,
+            lambda: rule_set_update(
                 actor=actor,
                 rule_set=rule_set_get(rule_set_id=rule_set_id),  # the form's validation touched `row`
                 reason=data["reason"],
                 name=data["name"],
                 description=data["description"],
                 **{name: data[name] for name in TERM_FIELDS},
-            )
-        except PermissionDeniedError as exc:
-            raise PermissionDenied(exc.message) from None
-        except (ValidationError, ApplicationError) as exc:
-            _apply_errors(form, exc)
-        else:
+            ),
+        )
+        if done:
             url = rule_set_url(stored)
             return _done(request, url, f"Rule set “{stored.name}” is at revision {stored.revision}.")
     row.refresh_from_db()
@@ -214,20 +219,18 @@ def account_rule_set_assign_view(request: HttpRequest, account_id: int) -> HttpR
     form = AccountRuleSetAssignForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
-        try:
-            row = account_rule_set_assign(
+        done, row = _service_call(
+            form,
+            lambda: account_rule_set_assign(
                 actor=actor,
                 account=account,
                 rule_set=data["rule_set"],
                 initial_balance=data["initial_balance"],
                 start=data["start"],
                 reason=data["reason"],
-            )
-        except PermissionDeniedError as exc:
-            raise PermissionDenied(exc.message) from None
-        except (ValidationError, ApplicationError) as exc:
-            _apply_errors(form, exc)
-        else:
+            ),
+        )
+        if done:
             url = reverse("dashboard:account_page", args=[account.pk]) + "#guard-panel"
             message = f"Account under “{row.rule_set.name}” from its next snapshot."
             return _done(request, url, message)
@@ -243,13 +246,13 @@ def account_close_only_lift_view(request: HttpRequest, account_id: int) -> HttpR
         raise PermissionDenied("Only owners and support staff may lift close-only.")
     form = CloseOnlyLiftForm(request.POST)
     if form.is_valid():
-        try:
-            account_rules_close_only_lift(actor=actor, account=account, reason=form.cleaned_data["reason"])
-        except PermissionDeniedError as exc:
-            raise PermissionDenied(exc.message) from None
-        except (ValidationError, ApplicationError) as exc:
-            _apply_errors(form, exc)
-        else:
+        done, _lifted = _service_call(
+            form,
+            lambda: account_rules_close_only_lift(
+                actor=actor, account=account, reason=form.cleaned_data["reason"]
+            ),
+        )
+        if done:
             url = reverse("dashboard:account_page", args=[account.pk]) + "#guard-panel"
             return _done(request, url, "Close-only lifted: new setups may be sized again.")
     return _form_error(request, LIFT_FORM, {"account": account, "lift_form": form})
