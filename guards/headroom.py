@@ -12,13 +12,26 @@ rounded to cents; a source that is off (no daily-loss guard, no rule set, not ye
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 CENT = Decimal("0.01")
 
 DAILY_LOSS_GUARD, DRAWDOWN_GUARD, RULE_SET = "daily_loss_guard", "drawdown_guard", "rule_set"
+
+
+def broker_day_next_reset(*, now: datetime, offset_seconds: int) -> datetime:
+    """The next midnight of the trade server's wall clock (UTC + `offset_seconds`) strictly after `now`, as aware
+    UTC: when the daily-loss guard's day anchor rolls (guards.services.evaluate takes the broker day from the
+    snapshot's server wall time). At midnight itself the new day has begun, so the answer is the next one.
+
+    The broker's offset is one figure per snapshot (measured, quarter-hours): across a broker DST change the
+    countdown follows the offset as soon as a snapshot carries the new one."""
+    offset = timedelta(seconds=offset_seconds)
+    wall = now.astimezone(timezone(offset))
+    midnight = datetime.combine(wall.date() + timedelta(days=1), datetime.min.time(), tzinfo=timezone(offset))
+    return midnight.astimezone(UTC)
 
 
 @dataclass(frozen=True)

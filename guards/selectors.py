@@ -3,7 +3,7 @@
 import functools
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone as dj_timezone
 
 from accounts.models import TradingAccount, User
-from guards.headroom import permitted_loss_binding_from_rules
+from guards.headroom import broker_day_next_reset, permitted_loss_binding_from_rules
 from guards.models import (
     GLOBAL_SETTINGS_PK,
     OPEN_INTENT_STATES,
@@ -186,14 +186,12 @@ def _money(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(Decimal("0.01"))
 
 
-def _next_broker_midnight_seconds(snapshot: Any, now: datetime) -> int | None:
-    """Seconds until the broker's trading day changes (midnight of the trade server's clock)."""
-    if snapshot is None:
+def guard_day_resets_at(*, snapshot: Any, now: datetime) -> datetime | None:
+    """When the daily-loss guard's broker day next changes (guards.headroom.broker_day_next_reset); None without
+    a snapshot or while the broker's clock offset is unknown (the guard does not roll its day then either)."""
+    if snapshot is None or not snapshot.server_utc_offset_known:
         return None
-    offset = timedelta(seconds=snapshot.server_utc_offset_seconds)
-    broker_now = now.astimezone(timezone(offset))
-    midnight = (broker_now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return max(0, int((midnight - broker_now).total_seconds()))
+    return broker_day_next_reset(now=now, offset_seconds=snapshot.server_utc_offset_seconds)
 
 
 MARKET_ALERTS_SCANNED = 200  # the latest market level change per symbol is among the newest of them
@@ -235,7 +233,7 @@ def account_guard_status(*, account: TradingAccount, now: datetime | None = None
                 "last_alert": market_alerts.get(symbol),
             }
         )
-    rules = account_rules_summary(account=account)
+    rules = account_rules_summary(account=account, now=now)
     daily_permitted = (
         _money(max(equity - daily_floor, Decimal(0)))
         if equity is not None and daily_floor is not None
@@ -246,11 +244,12 @@ def account_guard_status(*, account: TradingAccount, now: datetime | None = None
         if equity is not None and drawdown_floor is not None
         else None
     )
-    seconds_to_reset = _next_broker_midnight_seconds(snapshot, now)
+    day_resets_at = guard_day_resets_at(snapshot=snapshot, now=now)
+    seconds_to_reset = None if day_resets_at is None else int((day_resets_at - now).total_seconds())
     binding = permitted_loss_binding_from_rules(
         guard_today=daily_permitted,
         guard_total=drawdown_permitted,
-        guard_resets_at=None if seconds_to_reset is None else now + timedelta(seconds=seconds_to_reset),
+        guard_resets_at=day_resets_at,
         rules=rules,
     )
     liquidate_in = None

@@ -113,17 +113,46 @@ class RuleSet:
 
     def day_start(self, day: date) -> datetime:
         """The UTC instant of `day` at `reset_time` in the zone; gaps and overlaps resolved with fold=0."""
-        local = datetime.combine(day, self.reset_time, tzinfo=zone(self.timezone))
-        return local.astimezone(UTC)
+        return day_start(day, timezone=self.timezone, reset_time=self.reset_time)
 
     def day_of(self, moment: datetime) -> date:
         """The day (named by the local date of its start boundary) that contains `moment`."""
-        day = moment.astimezone(zone(self.timezone)).date()
-        while moment < self.day_start(day):
-            day -= timedelta(days=1)
-        while moment >= self.day_start(day + timedelta(days=1)):
-            day += timedelta(days=1)
-        return day
+        return day_of(moment, timezone=self.timezone, reset_time=self.reset_time)
+
+
+def day_start(day: date, *, timezone: str, reset_time: time) -> datetime:
+    """The UTC instant of `day` at `reset_time` in `timezone`; gaps and overlaps resolved with fold=0."""
+    return datetime.combine(day, reset_time, tzinfo=zone(timezone)).astimezone(UTC)
+
+
+def day_of(moment: datetime, *, timezone: str, reset_time: time) -> date:
+    """The day (named by the local date of its start boundary) that contains `moment`."""
+    day = moment.astimezone(zone(timezone)).date()
+    while moment < day_start(day, timezone=timezone, reset_time=reset_time):
+        day -= timedelta(days=1)
+    while moment >= day_start(day + timedelta(days=1), timezone=timezone, reset_time=reset_time):
+        day += timedelta(days=1)
+    return day
+
+
+def next_day_boundary(moment: datetime, *, timezone: str, reset_time: time) -> datetime:
+    """The first day boundary strictly after `moment`, in UTC. At a boundary the day it opens has begun, so the
+    next one is the following day's (a countdown never shows 0:00 for a reset that has happened)."""
+    day = day_of(moment, timezone=timezone, reset_time=reset_time)
+    return day_start(day + timedelta(days=1), timezone=timezone, reset_time=reset_time)
+
+
+def next_reset_live(
+    evaluated: datetime | None, *, now: datetime, timezone: str, reset_time: time
+) -> datetime | None:
+    """What a page counts down to: the evaluation's `next_reset` while it is still ahead of `now`; once passed (no
+    reading evaluated since that boundary: a quiet or stale account) the first boundary after `now`. None while
+    nothing was evaluated."""
+    if evaluated is None:
+        return None
+    if evaluated > now:
+        return evaluated
+    return next_day_boundary(now, timezone=timezone, reset_time=reset_time)
 
 
 def _is_aware(moment: object) -> bool:

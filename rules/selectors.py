@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, F, Prefetch, QuerySet
+from django.utils import timezone
 
 from accounts.models import TradingAccount, User
 from accounts.selectors import trading_account_get_for_user
 from core.exceptions import NotFoundError
+from rules import evaluation
 from rules.models import (
     AccountRuleSet,
     AccountRuleSetChange,
@@ -99,10 +102,13 @@ def account_rules_state_current(*, account: TradingAccount) -> AccountRulesState
     )
 
 
-def account_rules_summary(*, account: TradingAccount) -> dict[str, Any] | None:
+def account_rules_summary(*, account: TradingAccount, now: datetime | None = None) -> dict[str, Any] | None:
     """The account's rule set and where it stands, for the guard summary (API and pages): the headroom first
     (today's permitted loss, the permitted total loss, the used percents, the next reset), then the objectives.
-    None without a rule set with limits. One query (or none when the account came with RULES_STATE_JOINS)."""
+    None without a rule set with limits. One query (or none when the account came with RULES_STATE_JOINS).
+
+    `next_reset` is the next day boundary after `now` (evaluation.next_reset_live): the stored one goes stale
+    once its boundary passes without a new reading, and a countdown to it would read 0:00."""
     assignment = (
         getattr(account, "rule_set_assignment", None)
         if type(account).rule_set_assignment.is_cached(account)
@@ -129,7 +135,12 @@ def account_rules_summary(*, account: TradingAccount) -> dict[str, Any] | None:
         "daily_used_percent": row.daily_used_percent if row else None,
         "total_used_percent": row.total_used_percent if row else None,
         "headroom": row.headroom if row else None,
-        "next_reset": row.next_reset if row else None,
+        "next_reset": evaluation.next_reset_live(
+            row.next_reset if row else None,
+            now=now or timezone.now(),
+            timezone=rule_set.timezone,
+            reset_time=evaluation.parse_reset_time(rule_set.reset_time),
+        ),
         "close_only": bool(row and row.close_only),
         "trading_days": row.trading_days if row else 0,
         "min_trading_days": rule_set.min_trading_days,

@@ -7,7 +7,7 @@ can sort 1 000 accounts by it and fetch one page.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -36,8 +36,9 @@ from accounts.models import TradingAccount, User
 from accounts.selectors import trading_account_list_for_user
 from guards.headroom import PermittedLoss, permitted_loss_binding
 from guards.models import GuardStatus, Level
-from guards.selectors import guard_settings_global_values
+from guards.selectors import guard_day_resets_at, guard_settings_global_values
 from reconciliation.models import AccountSync, EventState, ReconciliationEvent
+from rules.evaluation import next_reset_live, parse_reset_time
 from rules.models import RuleSetKind
 
 _PCT = DecimalField(max_digits=12, decimal_places=4)
@@ -119,16 +120,26 @@ def _rules_value(path: str, output_field: Any) -> Case:
     )
 
 
-def row_permitted_loss(account: TradingAccount) -> PermittedLoss:
-    """The binding permitted loss of an overview row (its annotations; no query)."""
+def row_permitted_loss(account: TradingAccount, now: datetime | None = None) -> PermittedLoss:
+    """The binding permitted loss of an overview row (its annotations; no query). The rule set's next reset is
+    rolled past `now` when its stored boundary has passed (rules.evaluation.next_reset_live)."""
+    now = now or timezone.now()
+    rules_resets_at = getattr(account, "rules_next_reset", None)
+    if rules_resets_at is not None and rules_resets_at <= now:
+        rules_resets_at = next_reset_live(
+            rules_resets_at,
+            now=now,
+            timezone=getattr(account, "rules_timezone", "UTC"),
+            reset_time=parse_reset_time(getattr(account, "rules_reset_time", "00:00")),
+        )
     return permitted_loss_binding(
         guard_today=getattr(account, "daily_headroom", None),
         guard_total=getattr(account, "drawdown_headroom", None),
-        guard_resets_at=broker_day_resets_at(account=account),
+        guard_resets_at=broker_day_resets_at(account=account, now=now),
         rule_set_name=getattr(account, "rules_name", None),
         rules_today=getattr(account, "rules_today", None),
         rules_total=getattr(account, "rules_total", None),
-        rules_resets_at=getattr(account, "rules_next_reset", None),
+        rules_resets_at=rules_resets_at,
     )
 
 
@@ -181,6 +192,8 @@ def overview_accounts(*, user: User) -> QuerySet[TradingAccount]:
             rules_total=_rules_value("permitted_loss_total", _MONEY),
             rules_next_reset=_rules_value("next_reset", DateTimeField()),
             rules_name=_rules_value("rule_set_assignment__rule_set__name", CharField()),
+            rules_timezone=_rules_value("rule_set_assignment__rule_set__timezone", CharField()),
+            rules_reset_time=_rules_value("rule_set_assignment__rule_set__reset_time", CharField()),
             # Percentage points left before the nearest critical limit or rule-set limit (smallest first = closest
             # to liquidation).
             headroom_percent=Least(
@@ -300,12 +313,6 @@ def fleet_summary(*, user: User) -> FleetSummary:
 
 
 def broker_day_resets_at(*, account: TradingAccount, now: datetime | None = None) -> datetime | None:
-    """The next midnight of the broker's wall clock (the daily-loss anchor's reset), as aware UTC."""
-    snapshot = account.latest_snapshot
-    if snapshot is None:
-        return None
-    offset = timedelta(seconds=snapshot.server_utc_offset_seconds)
-    now = now or timezone.now()
-    wall = (now + offset).replace(tzinfo=None)
-    next_midnight = datetime.combine(wall.date() + timedelta(days=1), datetime.min.time())
-    return (next_midnight - offset).replace(tzinfo=UTC)
+    """The next midnight of the broker's wall clock after now (the daily-loss anchor's reset), as aware UTC; None
+    without a snapshot or while the broker's clock offset is unknown (guards.selectors.guard_day_resets_at)."""
+    return guard_day_resets_at(snapshot=account.latest_snapshot, now=now or timezone.now())

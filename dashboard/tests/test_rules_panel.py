@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from accounts.tests.factories import AccountSnapshotFactory, TradingAccountFactory
 from rules.models import AccountRuleSet, AccountRulesState, RuleSet
@@ -75,3 +76,25 @@ def test_overview_sorts_a_rule_set_account_near_its_limit_first(login_client, ow
     assert AccountRulesState.objects.get(account=near).headroom == Decimal("90")
     html = login_client(owner).get("/?sort=headroom").content.decode()
     assert html.index(f"overview-account-{near.pk}") < html.index(f"overview-account-{calm.pk}")
+
+
+LATER = datetime(2026, 3, 5, 10, tzinfo=UTC)  # days after the last evaluated reading (START)
+NEXT_PRAGUE_MIDNIGHT = "2026-03-05T23:00:00+00:00"  # 00:00 CET on the 6th
+
+
+def test_next_reset_counts_to_the_next_boundary_when_the_stored_one_has_passed(login_client, owner, trader):
+    # Evaluated on the 2nd (next_reset stored: the 2nd, 23:00 UTC), no reading since: the pages count down to
+    # tonight's Prague midnight, not to a reset in the past (which read 0:00).
+    account = _account(trader, login=400021, equity="9590.00")
+    _under_rules(account, equity="9590")
+    assert AccountRulesState.objects.get(account=account).next_reset == datetime(2026, 3, 2, 23, tzinfo=UTC)
+    with time_machine.travel(LATER, tick=False):
+        page = login_client(trader).get(f"/accounts/{account.pk}/").content.decode()
+        overview = login_client(owner).get("/").content.decode()
+    card = page[page.index('id="binding-reset"') :]
+    assert f'data-until="{NEXT_PRAGUE_MIDNIGHT}"' in card[: card.index("</div>")]
+    assert "13\xa0hours" in card[: card.index("</div>")]
+    panel = page[page.index('id="rules-panel"') :]
+    assert f'data-until="{NEXT_PRAGUE_MIDNIGHT}"' in panel
+    row = overview[overview.index(f'id="overview-account-{account.pk}"') :]
+    assert f'data-until="{NEXT_PRAGUE_MIDNIGHT}"' in row[: row.index("</tr>")]

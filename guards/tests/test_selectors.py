@@ -1,10 +1,12 @@
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from accounts.services import trading_account_create
+from accounts.tests.factories import AccountSnapshotFactory, TradingAccountFactory
 from guards.models import AccountGuardSettings, GuardSettings, GuardState, GuardStatus
-from guards.selectors import account_is_halted, guard_settings_for_account
+from guards.selectors import account_guard_status, account_is_halted, guard_settings_for_account
 
 pytestmark = pytest.mark.django_db
 
@@ -51,3 +53,30 @@ def test_account_is_halted_while_tripped_or_halted(account):
         state.trip_id = "4b1e0d9c-7e0a-4c55-9d6a-4d0f9a4b7f10"
         state.save()
         assert account_is_halted(account=account) is True
+
+
+@pytest.mark.parametrize(
+    ("now", "seconds"),
+    [
+        (datetime(2026, 3, 2, 21, 59, 59, tzinfo=UTC), 1),  # broker UTC+2: one second before its midnight
+        (datetime(2026, 3, 2, 22, tzinfo=UTC), 86_400),  # at midnight the new day has begun: the next one
+        (datetime(2026, 3, 2, 22, 0, 1, tzinfo=UTC), 86_399),
+    ],
+)
+def test_the_daily_reset_countdown_is_to_the_next_broker_midnight(now, seconds):
+    account = TradingAccountFactory()
+    account.latest_snapshot = AccountSnapshotFactory(account=account, server_utc_offset_seconds=7200)
+    status = account_guard_status(account=account, now=now)
+    assert status["headroom"]["seconds_to_daily_reset"] == seconds
+
+
+def test_no_daily_reset_countdown_while_the_broker_offset_is_unknown():
+    # The guard does not roll its day on a guessed clock (guards.services.evaluate); the pages must not count down
+    # to a guessed midnight either.
+    account = TradingAccountFactory()
+    account.latest_snapshot = AccountSnapshotFactory(
+        account=account, server_utc_offset_seconds=0, server_utc_offset_known=False
+    )
+    status = account_guard_status(account=account, now=datetime(2026, 3, 2, 12, tzinfo=UTC))
+    assert status["headroom"]["seconds_to_daily_reset"] is None
+    assert status["binding"]["next_reset"] is None

@@ -9,15 +9,23 @@
   }
 
   function pad(n) { return n < 10 ? "0" + n : "" + n; }
+  // A countdown that reaches its time (a daily reset) asks the server for the page's live regions again, which
+  // carry the next one, instead of resting at 0:00 until the account's next push (at most once a minute).
+  var lastPassedResync = 0;
   function tickCountdowns() {
-    var now = Date.now();
+    var now = Date.now(), passed = false;
     document.querySelectorAll(".countdown[data-until]").forEach(function (el) {
       var until = Date.parse(el.getAttribute("data-until"));
       if (isNaN(until)) { return; }
       var s = Math.max(0, Math.round((until - now) / 1000));
       var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
       el.textContent = (h ? h + ":" + pad(m) : m) + ":" + pad(sec);
+      if (until <= now && !el.hasAttribute("data-passed")) { el.setAttribute("data-passed", ""); passed = true; }
     });
+    if (passed && now - lastPassedResync > 60000 && window.htmx) {
+      lastPassedResync = now;
+      htmx.trigger(document.body, "live:resync");
+    }
   }
   setInterval(tickCountdowns, 1000);
   document.addEventListener("DOMContentLoaded", tickCountdowns);
