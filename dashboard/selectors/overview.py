@@ -4,6 +4,14 @@ Everything a row shows comes from one SELECT: the account with its latest snapsh
 and guard overrides joined, the latest sync and the open-divergence count as subqueries, and the effective critical
 limits computed in SQL (override, else the global value read once). Headroom is computed in SQL too, so the page
 can sort 1 000 accounts by it and fetch one page.
+
+"Least headroom first" (the default sort) orders by the binding permitted loss, the smallest of the money figures
+the Headroom column shows (today's and overall, guard or rule set: guards.headroom), as a percent of equity, and
+the column shows that percent under the money. Decision (issue #11): the operator's question is "which account is
+nearest its end"; money cannot answer it across a fleet of different sizes and currencies (200 left of 5 000 is
+nearer than 2 000 left of 200 000, and USD and JPY do not compare), a share of equity can, and printing it in the
+column lets the reader see the order. The old key mixed units (guard limits in points of the peak or day anchor,
+rule sets in percent of equity) and matched nothing on the page.
 """
 
 from dataclasses import dataclass
@@ -29,7 +37,8 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Least
+from django.db.models.expressions import OrderBy
+from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
 from accounts.models import TradingAccount, User
@@ -43,11 +52,13 @@ from rules.models import RuleSetKind
 
 _PCT = DecimalField(max_digits=12, decimal_places=4)
 _MONEY = DecimalField(max_digits=24, decimal_places=2)
-# A limit that is off (daily loss disabled) never bounds the headroom.
-_NO_LIMIT = Decimal("1000000")
+# A figure that is off (daily loss disabled, no rule set) never bounds the headroom: above any equity.
+_NO_LIMIT = Decimal("1000000000000000000")
+# The permitted-loss figures of a row (money), the binding one is the smallest.
+_BOUNDS = ("daily_headroom", "drawdown_headroom", "rules_today", "rules_total")
 
-SORTS: dict[str, tuple[str, ...]] = {
-    "headroom": ("headroom_percent", "server", "login"),
+SORTS: dict[str, tuple[str | OrderBy, ...]] = {
+    "headroom": (F("headroom_percent").asc(nulls_last=True), "server", "login"),
     "login": ("login", "server"),
     "equity": ("-equity_value", "server", "login"),
     "drawdown": ("-dd_percent", "server", "login"),
@@ -171,22 +182,6 @@ def overview_accounts(*, user: User) -> QuerySet[TradingAccount]:
             dl_critical=dl_critical,
             dd_percent=Coalesce(F("guard_state__drawdown_percent"), Value(Decimal("0")), output_field=_PCT),
             dl_percent=Coalesce(F("guard_state__daily_loss_percent"), Value(Decimal("0")), output_field=_PCT),
-            # Under a rule set with limits (its live state of the current assignment): the permitted loss, i.e.
-            # min(today's, total), as percentage points of equity.
-            rules_headroom_percent=Case(
-                When(
-                    Q(rule_set_assignment__rule_set__kind=RuleSetKind.LIMITS)
-                    & Q(rules_state__assignment_revision=F("rule_set_assignment__revision"))
-                    & Q(rules_state__headroom__isnull=False)
-                    & Q(latest_snapshot__equity__gt=0),
-                    then=ExpressionWrapper(
-                        F("rules_state__headroom") * Value(Decimal("100")) / F("latest_snapshot__equity"),
-                        output_field=_PCT,
-                    ),
-                ),
-                default=Value(None, output_field=_PCT),
-                output_field=_PCT,
-            ),
             # The rule set's own figures (same condition), for the binding permitted loss (guards.headroom).
             rules_today=_rules_value("permitted_loss_today", _MONEY),
             rules_total=_rules_value("permitted_loss_total", _MONEY),
@@ -194,18 +189,6 @@ def overview_accounts(*, user: User) -> QuerySet[TradingAccount]:
             rules_name=_rules_value("rule_set_assignment__rule_set__name", CharField()),
             rules_timezone=_rules_value("rule_set_assignment__rule_set__timezone", CharField()),
             rules_reset_time=_rules_value("rule_set_assignment__rule_set__reset_time", CharField()),
-            # Percentage points left before the nearest critical limit or rule-set limit (smallest first = closest
-            # to liquidation).
-            headroom_percent=Least(
-                ExpressionWrapper(F("dd_critical") - F("dd_percent"), output_field=_PCT),
-                Coalesce(
-                    ExpressionWrapper(F("dl_critical") - F("dl_percent"), output_field=_PCT),
-                    Value(_NO_LIMIT),
-                    output_field=_PCT,
-                ),
-                Coalesce(F("rules_headroom_percent"), Value(_NO_LIMIT), output_field=_PCT),
-                output_field=_PCT,
-            ),
             # Money before the daily-loss limit: equity - anchor * (1 - limit%); before the drawdown limit:
             # equity - peak * (1 - limit%).
             daily_headroom=ExpressionWrapper(
@@ -219,6 +202,37 @@ def overview_accounts(*, user: User) -> QuerySet[TradingAccount]:
                 - F("guard_state__peak_equity")
                 * (Value(Decimal("1")) - F("dd_critical") / Value(Decimal("100"))),
                 output_field=_MONEY,
+            ),
+            # "Least headroom first": the binding permitted loss (the smallest of the four money figures the
+            # Headroom column shows, guards.headroom) as a percent of equity, the figure the column shows under
+            # them. NULL (sorted last) without equity or without any figure.
+            headroom_percent=Case(
+                When(
+                    Q(latest_snapshot__equity__gt=0)
+                    & (
+                        Q(daily_headroom__isnull=False)
+                        | Q(drawdown_headroom__isnull=False)
+                        | Q(rules_today__isnull=False)
+                        | Q(rules_total__isnull=False)
+                    ),
+                    then=ExpressionWrapper(
+                        Greatest(
+                            Least(
+                                *(
+                                    Coalesce(F(name), Value(_NO_LIMIT), output_field=_MONEY)
+                                    for name in _BOUNDS
+                                )
+                            ),
+                            Value(Decimal("0")),
+                            output_field=_MONEY,
+                        )
+                        * Value(Decimal("100"))
+                        / F("latest_snapshot__equity"),
+                        output_field=_PCT,
+                    ),
+                ),
+                default=Value(None, output_field=_PCT),
+                output_field=_PCT,
             ),
             open_divergences=Coalesce(_open_divergences(), Value(0)),
             last_sync_ok=_last_sync("ok"),

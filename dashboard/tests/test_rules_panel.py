@@ -2,6 +2,7 @@
 the used percents, the next reset) and the objectives panel with the days; the overview's least-headroom-first sort
 counts a rule set's headroom."""
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ import pytest
 import time_machine
 
 from accounts.tests.factories import AccountSnapshotFactory, TradingAccountFactory
+from guards.models import GuardState
 from rules.models import AccountRuleSet, AccountRulesState, RuleSet
 from rules.services import account_rule_set_assign, account_rules_observe
 
@@ -98,3 +100,25 @@ def test_next_reset_counts_to_the_next_boundary_when_the_stored_one_has_passed(l
     assert f'data-until="{NEXT_PRAGUE_MIDNIGHT}"' in panel
     row = overview[overview.index(f'id="overview-account-{account.pk}"') :]
     assert f'data-until="{NEXT_PRAGUE_MIDNIGHT}"' in row[: row.index("</tr>")]
+
+
+def test_least_headroom_first_sorts_on_the_share_of_equity_the_headroom_column_shows(
+    login_client, owner, trader
+):
+    # Guard-bound: peak 10 000, drawdown critical at 20 %: the floor is 8 000, equity 8 200 may lose 200, 2.44 %
+    # of equity (the old key, 2 points of the peak, put it first). Rule-bound: the daily limit 9 500, equity
+    # 9 730 may lose 230 today, 2.36 % of equity: nearer its end, so first. No figure at all: last.
+    guard_bound = _account(trader, login=400031, equity="8200.00")
+    GuardState.objects.create(
+        account=guard_bound, peak_equity=Decimal("10000"), drawdown_percent=Decimal("18")
+    )
+    rule_bound = _account(trader, login=400032, equity="9730.00")
+    _under_rules(rule_bound, equity="9730")
+    unknown = _account(trader, login=400033)
+    html = login_client(owner).get("/?sort=headroom").content.decode()
+    rows = re.findall(r'id="overview-account-(\d+)"', html)
+    assert rows == [str(rule_bound.pk), str(guard_bound.pk), str(unknown.pk)]
+    shares = re.findall(r'<span class="share"[^>]*>([\d.]+) % of equity</span>', html)
+    assert shares == ["2.36", "2.44"]  # what the column shows is what it is sorted on
+    assert "230.00 today" in html
+    assert "200.00 to DD limit" in html
