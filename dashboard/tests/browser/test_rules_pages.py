@@ -62,6 +62,22 @@ def test_owner_creates_a_rule_set_on_the_risk_page_and_support_only_reads(live_a
     phone = log_in("olive", "owner-pass-123", viewport=PHONE)
     phone.goto(f"{live_asgi}/risk/")
     screenshot(phone, "risk-phone")
+    # At phone width the rule-sets table stacks each rule set (a label beside every term): nothing scrolls
+    # sideways, and a rule set's limits are on screen.
+    table = phone.locator("table.rule-sets")
+    wrap_scrolls = table.evaluate("t => t.parentElement.scrollWidth > t.parentElement.clientWidth")
+    assert not wrap_scrolls
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    two_step = phone.locator(f"#rule-set-row-{RuleSet.objects.get(preset='two_step').pk}")
+    for term in ("Daily loss", "Max loss", "Day starts", "Target", "Accounts"):
+        cell = two_step.locator(f"td[data-label='{term}']")
+        expect(cell).to_be_visible()
+        box = cell.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= PHONE["width"]
+    expect(two_step.locator("td[data-label='Daily loss']")).to_contain_text("5 %")
+    table.screenshot(path=str(SCREENSHOTS / "risk-rule-sets-phone.png"))
 
 
 def _funded(trader, *, login, day_anchor):
