@@ -111,7 +111,10 @@ def account_context(*, user: User, account: TradingAccount, **extra: Any) -> dic
 def account_positions_fragment(request: HttpRequest, account_id: int) -> HttpResponse:
     account = account_for(request, account_id)
     user: User = request.user  # type: ignore[assignment]
-    return render(request, "dashboard/account.html#account-live", account_context(user=user, account=account))
+    # The page's resync (hx-swap="none"): each region carries hx-swap-oob and replaces itself, as a live push does.
+    return render(
+        request, "dashboard/account.html#account-live", account_context(user=user, account=account, oob=True)
+    )
 
 
 @require_GET

@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import AccountSnapshot
 from guards.models import AlertKind, CloseIntent, GuardAlert, GuardState, GuardStatus
+from guards.selectors import account_guard_status
 from guards.services import account_guards_evaluate
 from guards.services.liquidation import account_liquidate
 from guards.tests.conftest import START, evaluate_reading, make_snapshot, reading_of
@@ -359,14 +361,18 @@ def test_the_guard_summary_shows_the_headroom_and_objectives(
     )
     with django_capture_on_commit_callbacks(execute=True):
         evaluate_reading(account=account, snapshot=make_snapshot(account, equity="9590", at=START))
-    body = api_client.get(url).json()["rules"]
+    with time_machine.travel(START + timedelta(hours=1), tick=False):
+        body = api_client.get(url).json()["rules"]
     assert (body["level"], body["permitted_loss_today"], body["permitted_loss_total"]) == (
         "warning",
         "90.00",
         "590.00",
     )
     assert (body["daily_used_percent"], body["total_used_percent"]) == ("82.0000", "41.0000")
-    assert body["next_reset"] == "2026-03-02T23:00:00Z"
+    assert body["next_reset"] == "2026-03-02T23:00:00Z"  # the evaluated boundary, still ahead
+    # No reading since: two days later the summary counts to the next boundary after now.
+    later = account_guard_status(account=account, now=datetime(2026, 3, 4, 9, tzinfo=UTC))["rules"]
+    assert later["next_reset"] == datetime(2026, 3, 4, 23, tzinfo=UTC)
     assert (body["trading_days"], body["min_trading_days"], body["profit_target_percent"]) == (
         0,
         4,

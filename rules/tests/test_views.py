@@ -58,7 +58,7 @@ def test_risk_page_lists_rule_sets_with_terms_usage_and_history(owner, support):
     assert "Europe/Prague" in row
     assert "5 %" in row
     assert "10 %" in row
-    assert '<td class="num">1</td>' in row  # one account under it
+    assert '<td class="num" data-label="Accounts">1</td>' in row  # one account under it
     assert f'id="rule-set-{two_step.pk}"' in html  # its history
     assert "rule-set-new" not in html  # support reads only
     assert "Only an owner creates and edits rule sets" in html
@@ -77,7 +77,7 @@ def test_a_trader_reads_the_rule_sets_terms_but_not_how_many_accounts_use_them(o
     row = html[html.index(f'id="rule-set-row-{two_step.pk}"') :]
     row = row[: row.index("</tr>")]
     assert "Europe/Prague" in row  # the terms are the trader's business
-    assert '<td class="num">1</td>' not in row  # the fleet's use of them is not
+    assert '<td class="num" data-label="Accounts">1</td>' not in row  # the fleet's use of them is not
     assert ">Accounts</th>" not in html
 
 

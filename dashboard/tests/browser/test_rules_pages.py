@@ -112,6 +112,14 @@ def test_account_top_cards_show_the_binding_permitted_loss_and_the_overview_keep
     expect(page.locator("#binding-today")).to_contain_text("90.00")
     expect(page.locator("#binding-today")).to_contain_text("bound by the rule set Two-step challenge")
 
+    # A countdown that reaches its time re-reads the live regions, which carry the next reset (not 0:00).
+    reset = page.locator("#binding-reset .countdown")
+    ahead = reset.get_attribute("data-until")
+    with page.expect_response(lambda r: r.url.endswith(f"/accounts/{rules_bind.pk}/live/")):
+        reset.evaluate("el => el.setAttribute('data-until', new Date(Date.now() - 1000).toISOString())")
+    expect(page.locator("#binding-reset .countdown")).to_have_attribute("data-until", ahead)
+    expect(page.locator("#binding-reset .countdown")).not_to_have_text("0:00")
+
     phone = log_in("sam", "support-pass-123", viewport=PHONE)
     row = phone.locator(f"#overview-account-{rules_bind.pk}")
     headroom = row.locator("td.headroom")
