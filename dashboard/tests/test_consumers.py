@@ -161,7 +161,9 @@ async def _received_within(communicator, seconds: float) -> list[str]:
     return frames
 
 
-async def test_the_fleet_summary_follows_the_rows_once_per_period(settings, support, trader, monkeypatch):
+async def test_the_fleet_summary_rides_with_a_row_at_most_once_per_period(settings, support, trader, monkeypatch):
+    """The summary goes in a row's own frame (one frame per socket, not two), at most once per period; a change
+    too soon after the last summary leaves it owed, and the next row that may carries it."""
     import time
 
     from dashboard import live
@@ -178,19 +180,50 @@ async def test_the_fleet_summary_follows_the_rows_once_per_period(settings, supp
     first = await _account(trader, 61)
     sockets = [(await _connect(support))[0] for _ in range(2)]  # two open overviews of the same audience
     layer = get_channel_layer()
+
+    async def sync(uid):
+        await layer.group_send(
+            STAFF_GROUP, {"type": "sync_completed", "event": "sync.completed", "uid": uid, "account_id": first.pk}
+        )
+
     await asyncio.sleep(period - time.time() % period + 0.02)  # just after a period starts
-    for n in range(3):  # three syncs inside one period: three rows, one summary
+    await sync("s0")  # carries the summary
+    await asyncio.sleep(0.1)
+    await sync("s1")  # too soon: owed
+    await asyncio.sleep(period)
+    await sync("s2")  # carries the owed summary
+    for communicator in sockets:
+        frames = await _received_within(communicator, 2.0)
+        assert len(frames) == 3  # three rows, no frame of its own for a summary
+        assert all(f'id="overview-account-{first.pk}"' in f for f in frames)
+        assert ['id="fleet-summary"' in f for f in frames] == [True, False, True]
+        assert frames[0].index("overview-account-") < frames[0].index('id="fleet-summary"')  # row first
+        assert 'Accounts</span><span class="value num">1<' in frames[2]
+    assert len(summaries_rendered) == 2  # each rendered once for both sockets
+    for communicator in sockets:
+        await communicator.disconnect()
+
+
+async def test_an_owed_fleet_summary_no_row_carries_goes_alone_after_the_next_period(settings, support, trader):
+    import time
+
+    period = settings.LIVE_SUMMARY_SECONDS = 0.5
+    first = await _account(trader, 63)
+    sockets = [(await _connect(support))[0] for _ in range(2)]
+    layer = get_channel_layer()
+    await asyncio.sleep(period - time.time() % period + 0.02)
+    for n in range(3):  # three syncs inside one period: the first row carries it, the others leave it owed
         await layer.group_send(
             STAFF_GROUP,
-            {"type": "sync_completed", "event": "sync.completed", "uid": f"s{n}", "account_id": first.pk},
+            {"type": "sync_completed", "event": "sync.completed", "uid": f"o{n}", "account_id": first.pk},
         )
     for communicator in sockets:
-        frames = await _received_within(communicator, 1.0)
-        summaries = [f for f in frames if 'id="fleet-summary"' in f]
-        assert len([f for f in frames if f'id="overview-account-{first.pk}"' in f]) == 3
-        assert len(summaries) == 1
-        assert 'Accounts</span><span class="value num">1<' in summaries[0]
-    assert len(summaries_rendered) == 1  # one rendering for both sockets
+        frames = await _received_within(communicator, 2.0)
+        rows = [f for f in frames if f'id="overview-account-{first.pk}"' in f]
+        alone = [f for f in frames if 'id="fleet-summary"' in f and f not in rows]
+        assert len(rows) == 3
+        assert 'id="fleet-summary"' in rows[0]
+        assert len(alone) == 1  # the owed one, once
 
     second = await _account(trader, 62)  # the fleet grew: the next sync's summary says so
     await layer.group_send(
