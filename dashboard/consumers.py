@@ -241,7 +241,9 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
         period = float(settings.LIVE_SUMMARY_SECONDS)
         if time.monotonic() - self._summary_sent_at >= period:
             user = self.user
-            html = await self._rendered("fleet-summary", message, lambda: live.render_fleet_summary(user=user))
+            html = await self._rendered(
+                "fleet-summary", message, lambda: live.render_fleet_summary(user=user)
+            )
             if html:
                 self._summary_sent_at = time.monotonic()
                 self._summary_owed = False

@@ -161,7 +161,9 @@ async def _received_within(communicator, seconds: float) -> list[str]:
     return frames
 
 
-async def test_the_fleet_summary_rides_with_a_row_at_most_once_per_period(settings, support, trader, monkeypatch):
+async def test_the_fleet_summary_rides_with_a_row_at_most_once_per_period(
+    settings, support, trader, monkeypatch
+):
     """The summary goes in a row's own frame (one frame per socket, not two), at most once per period; a change
     too soon after the last summary leaves it owed, and the next row that may carries it."""
     import time
@@ -183,7 +185,8 @@ async def test_the_fleet_summary_rides_with_a_row_at_most_once_per_period(settin
 
     async def sync(uid):
         await layer.group_send(
-            STAFF_GROUP, {"type": "sync_completed", "event": "sync.completed", "uid": uid, "account_id": first.pk}
+            STAFF_GROUP,
+            {"type": "sync_completed", "event": "sync.completed", "uid": uid, "account_id": first.pk},
         )
 
     await asyncio.sleep(period - time.time() % period + 0.02)  # just after a period starts
@@ -204,7 +207,9 @@ async def test_the_fleet_summary_rides_with_a_row_at_most_once_per_period(settin
         await communicator.disconnect()
 
 
-async def test_an_owed_fleet_summary_no_row_carries_goes_alone_after_the_next_period(settings, support, trader):
+async def test_an_owed_fleet_summary_no_row_carries_goes_alone_after_the_next_period(
+    settings, support, trader
+):
     import time
 
     period = settings.LIVE_SUMMARY_SECONDS = 0.5
