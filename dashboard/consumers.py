@@ -11,6 +11,7 @@
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -35,6 +36,22 @@ logger = logging.getLogger(__name__)
 
 def user_group(user_id: int) -> str:
     return f"live.user.{user_id}"
+
+
+MAX_ROWS_SHOWN = 1000
+
+
+def _shown_rows(text: str | None) -> frozenset[int] | None:
+    """`{"rows": [1, 2, …]}` → the ids; None for anything else (not JSON, not a list of ids, too long)."""
+    try:
+        rows = json.loads(text or "").get("rows")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(rows, list) or len(rows) > MAX_ROWS_SHOWN:
+        return None
+    if not all(isinstance(row, int) and not isinstance(row, bool) for row in rows):
+        return None
+    return frozenset(rows)
 
 
 class _RenderCache:
@@ -92,6 +109,7 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
     _summary_task: "asyncio.Task[None] | None" = None
     _summary_sent_at = float("-inf")  # monotonic time of this socket's last fleet summary
     _summary_owed = False  # a change happened that no summary sent since covers
+    rows_shown: frozenset[int] | None = None  # the overview's rows on screen; None: not said (push every row)
 
     async def connect(self) -> None:
         self.groups_joined = set()
@@ -281,11 +299,14 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
             return
         user, tz = self.user, self.tz
         if self.view.kind == "overview":
-            row = await self._rendered(
-                f"row-{account_id}",
-                message,
-                lambda: live.render_overview_row(user=user, account_id=int(account_id), tz=tz),
-            )
+            row = ""
+            if self.rows_shown is None or int(account_id) in self.rows_shown:
+                row = await self._rendered(
+                    f"row-{account_id}",
+                    message,
+                    lambda: live.render_overview_row(user=user, account_id=int(account_id), tz=tz),
+                )
+            # A row off this page still changes the fleet: its summary is due or owed all the same.
             # The summary after the row: htmx swaps each out-of-band element of a frame in turn.
             html = row + await self._summary_with_row(message)
             if html.strip():
@@ -367,4 +388,14 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """The pages send nothing; anything received is ignored."""
+        """The one message a page sends: the overview's rows on screen, `{"rows": [account ids]}` (static/dashboard/
+        app.js, on every (re)connect and table swap). Only a filter on what the socket may hear anyway; anything
+        else is ignored (logged), and the socket then keeps pushing every row it may hear."""
+        rows = _shown_rows(text_data)
+        if rows is None:
+            logger.debug(
+                "live socket of user %s sent something that is not a list of rows; ignored", self.user.pk
+            )
+            return
+        if self.view.kind == "overview":
+            self.rows_shown = rows

@@ -344,3 +344,38 @@ async def test_one_page_failing_does_not_stop_the_others(settings, support, trad
     assert f'id="overview-account-{account.pk}"' in await first.receive_from(timeout=5)
     for communicator in (first, second):
         await communicator.disconnect()
+
+
+async def test_an_overview_hears_only_the_rows_it_shows_once_it_has_said_which(settings, support, trader):
+    """A page shows 50 of perhaps 1 000 accounts: once it names its rows, the other accounts' syncs push no row to
+    it (the fleet summary still follows them). Anything else it sends is ignored and changes nothing."""
+    settings.LIVE_SUMMARY_SECONDS = 60
+    shown, other = await _account(trader, 93), await _account(trader, 94)
+    communicator, connected, _ = await _connect(support)
+    assert connected
+    layer = get_channel_layer()
+
+    async def sync(account, uid):
+        await layer.group_send(
+            STAFF_GROUP,
+            {"type": "sync_completed", "event": "sync.completed", "uid": uid, "account_id": account.pk},
+        )
+
+    for junk in ("not json", '{"rows": "1,2"}', '{"rows": [1, "x"]}', '["rows"]', '{"rows": [true]}'):
+        await communicator.send_to(text_data=junk)
+    await sync(other, "f1")
+    assert f'id="overview-account-{other.pk}"' in await communicator.receive_from(
+        timeout=5
+    )  # still every row
+
+    await communicator.send_to(text_data=f'{{"rows": [{shown.pk}]}}')
+    await sync(other, "f2")
+    await sync(shown, "f3")
+    frames = await _received_within(communicator, 1.0)
+    assert not any(f'id="overview-account-{other.pk}"' in f for f in frames)
+    assert any(f'id="overview-account-{shown.pk}"' in f for f in frames)
+
+    await communicator.send_to(text_data='{"rows": []}')  # a filter that matches nothing: an empty table
+    await sync(shown, "f4")
+    assert not any("overview-account-" in f for f in await _received_within(communicator, 0.5))
+    await communicator.disconnect()
