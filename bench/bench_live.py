@@ -148,6 +148,7 @@ async def _clients(
 
     arrivals: dict[tuple[int, int], float] = {}
     summaries = [0]
+    frames = [0]
     sockets = []
     for index in range(count):
         ws = await websockets.connect(
@@ -159,9 +160,9 @@ async def _clients(
 
     async def listen(index: int, ws) -> None:  # type: ignore[no-untyped-def]
         async for message in ws:
+            frames[0] += 1
             if 'id="fleet-summary"' in message:
-                summaries[0] += 1
-                continue
+                summaries[0] += 1  # alone, or in a row's frame (then the row counts below too)
             for account_id in account_ids:
                 if f'id="overview-account-{account_id}"' in message:
                     arrivals.setdefault((index, account_id), time.perf_counter())
@@ -195,10 +196,12 @@ async def _clients(
     for ws in sockets:
         await ws.close()
     SUMMARY_FRAMES.append(summaries[0])
+    ALL_FRAMES.append(frames[0])
     return latencies
 
 
 SUMMARY_FRAMES: list[int] = []
+ALL_FRAMES: list[int] = []
 SERVER_PID: list[int] = []
 
 
@@ -314,9 +317,11 @@ def main() -> None:
             )
         frames = SUMMARY_FRAMES[0] if SUMMARY_FRAMES else 0
         print(
-            f"fleet summary frames: {frames} ({frames / max(args.clients, 1):.1f} per client; "
+            f"frames carrying the fleet summary: {frames} ({frames / max(args.clients, 1):.1f} per client; "
             f"LIVE_SUMMARY_SECONDS={settings.LIVE_SUMMARY_SECONDS})"
         )
+        every = ALL_FRAMES[0] if ALL_FRAMES else 0
+        print(f"frames received in all: {every} ({every / max(args.clients, 1):.1f} per client)")
         print(f"channel layer: {settings.CHANNEL_LAYERS['default']['BACKEND']}")
         print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
     finally:

@@ -11,6 +11,7 @@
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -35,6 +36,22 @@ logger = logging.getLogger(__name__)
 
 def user_group(user_id: int) -> str:
     return f"live.user.{user_id}"
+
+
+MAX_ROWS_SHOWN = 1000
+
+
+def _shown_rows(text: str | None) -> frozenset[int] | None:
+    """`{"rows": [1, 2, …]}` → the ids; None for anything else (not JSON, not a list of ids, too long)."""
+    try:
+        rows = json.loads(text or "").get("rows")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(rows, list) or len(rows) > MAX_ROWS_SHOWN:
+        return None
+    if not all(isinstance(row, int) and not isinstance(row, bool) for row in rows):
+        return None
+    return frozenset(rows)
 
 
 class _RenderCache:
@@ -90,6 +107,9 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
     audience: Any
     groups_joined: set[str]
     _summary_task: "asyncio.Task[None] | None" = None
+    _summary_sent_at = float("-inf")  # monotonic time of this socket's last fleet summary
+    _summary_owed = False  # a change happened that no summary sent since covers
+    rows_shown: frozenset[int] | None = None  # the overview's rows on screen; None: not said (push every row)
 
     async def connect(self) -> None:
         self.groups_joined = set()
@@ -213,32 +233,55 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
 
     # --- events -------------------------------------------------------------------------------------------------
 
-    async def _push(self, fragment: str, message: dict[str, Any], render: Callable[[], str]) -> None:
+    async def _rendered(self, fragment: str, message: dict[str, Any], render: Callable[[], str]) -> str:
         key = (message.get("uid") or id(message), fragment, self.tz, self.audience)
         try:
-            html = await _renders.get(key, render)
+            return await _renders.get(key, render)
         except Exception:
             logger.exception("live partial %s could not be rendered", fragment)
-            return
+            return ""
+
+    async def _push(self, fragment: str, message: dict[str, Any], render: Callable[[], str]) -> None:
+        html = await self._rendered(fragment, message, render)
         if html.strip():
             await self.send(text_data=html)
 
-    def _summary_soon(self) -> None:
-        """The overview's fleet summary follows its rows, coalesced: a socket asks for at most one summary per
-        LIVE_SUMMARY_SECONDS, at the end of the period (so it includes every change of the period), and the
-        periods are aligned on the clock, so all the sockets of this process with the same audience share one
-        rendering (two aggregate queries) per period however many syncs happened in it."""
+    async def _summary_with_row(self, message: dict[str, Any]) -> str:
+        """The overview's fleet summary, at most one per LIVE_SUMMARY_SECONDS per socket, preferably in a row's own
+        frame (one frame per socket instead of two; the cost of a push is mostly its frames):
+
+        * a row carries the summary when the socket's last summary went at least a period ago (rendered after the
+          change committed, once per event and process);
+        * a change whose row cannot carry it (too soon after the last summary) leaves the summary owed: the next
+          row that may carries it, and if none comes, it goes alone at the end of the next period
+          (`_summary_push`; periods aligned on the clock, so a process's sockets of one audience share that
+          rendering). A summary is thus at most two periods behind the fleet."""
+        period = float(settings.LIVE_SUMMARY_SECONDS)
+        if time.monotonic() - self._summary_sent_at >= period:
+            user = self.user
+            html = await self._rendered(
+                "fleet-summary", message, lambda: live.render_fleet_summary(user=user)
+            )
+            if html:
+                self._summary_sent_at = time.monotonic()
+                self._summary_owed = False
+                return html
+        self._summary_owed = True
         if self._summary_task is None:
             self._summary_task = asyncio.create_task(self._summary_push())
+        return ""
 
     async def _summary_push(self) -> None:
+        """An owed summary that no row carried, alone at the end of the next period."""
         period = float(settings.LIVE_SUMMARY_SECONDS)
         now = time.time()
-        bucket = int(now // period) + 1
+        bucket = int(now // period) + 2
         try:
             await asyncio.sleep(bucket * period - now)
         finally:
-            self._summary_task = None  # a change from now on asks for the next period's summary
+            self._summary_task = None
+        if not self._summary_owed:
+            return  # a row carried it meanwhile
         user = self.user
         key = ("fleet-summary", bucket, self.audience)
         try:
@@ -246,6 +289,8 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("live fleet summary could not be rendered")
             return
+        self._summary_sent_at = time.monotonic()
+        self._summary_owed = False
         await self.send(text_data=html)
 
     async def _account_changed(self, message: dict[str, Any]) -> None:
@@ -254,12 +299,18 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
             return
         user, tz = self.user, self.tz
         if self.view.kind == "overview":
-            self._summary_soon()
-            await self._push(
-                f"row-{account_id}",
-                message,
-                lambda: live.render_overview_row(user=user, account_id=int(account_id), tz=tz),
-            )
+            row = ""
+            if self.rows_shown is None or int(account_id) in self.rows_shown:
+                row = await self._rendered(
+                    f"row-{account_id}",
+                    message,
+                    lambda: live.render_overview_row(user=user, account_id=int(account_id), tz=tz),
+                )
+            # A row off this page still changes the fleet: its summary is due or owed all the same.
+            # The summary after the row: htmx swaps each out-of-band element of a frame in turn.
+            html = row + await self._summary_with_row(message)
+            if html.strip():
+                await self.send(text_data=html)
         elif self.view.kind == "account" and self.view.account_id == int(account_id):
             await self._push(
                 f"account-{account_id}",
@@ -337,4 +388,14 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """The pages send nothing; anything received is ignored."""
+        """The one message a page sends: the overview's rows on screen, `{"rows": [account ids]}` (static/dashboard/
+        app.js, on every (re)connect and table swap). Only a filter on what the socket may hear anyway; anything
+        else is ignored (logged), and the socket then keeps pushing every row it may hear."""
+        rows = _shown_rows(text_data)
+        if rows is None:
+            logger.debug(
+                "live socket of user %s sent something that is not a list of rows; ignored", self.user.pk
+            )
+            return
+        if self.view.kind == "overview":
+            self.rows_shown = rows

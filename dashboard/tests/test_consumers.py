@@ -161,7 +161,11 @@ async def _received_within(communicator, seconds: float) -> list[str]:
     return frames
 
 
-async def test_the_fleet_summary_follows_the_rows_once_per_period(settings, support, trader, monkeypatch):
+async def test_the_fleet_summary_rides_with_a_row_at_most_once_per_period(
+    settings, support, trader, monkeypatch
+):
+    """The summary goes in a row's own frame (one frame per socket, not two), at most once per period; a change
+    too soon after the last summary leaves it owed, and the next row that may carries it."""
     import time
 
     from dashboard import live
@@ -178,19 +182,53 @@ async def test_the_fleet_summary_follows_the_rows_once_per_period(settings, supp
     first = await _account(trader, 61)
     sockets = [(await _connect(support))[0] for _ in range(2)]  # two open overviews of the same audience
     layer = get_channel_layer()
-    await asyncio.sleep(period - time.time() % period + 0.02)  # just after a period starts
-    for n in range(3):  # three syncs inside one period: three rows, one summary
+
+    async def sync(uid):
         await layer.group_send(
             STAFF_GROUP,
-            {"type": "sync_completed", "event": "sync.completed", "uid": f"s{n}", "account_id": first.pk},
+            {"type": "sync_completed", "event": "sync.completed", "uid": uid, "account_id": first.pk},
+        )
+
+    await asyncio.sleep(period - time.time() % period + 0.02)  # just after a period starts
+    await sync("s0")  # carries the summary
+    await asyncio.sleep(0.1)
+    await sync("s1")  # too soon: owed
+    await asyncio.sleep(period)
+    await sync("s2")  # carries the owed summary
+    for communicator in sockets:
+        frames = await _received_within(communicator, 2.0)
+        assert len(frames) == 3  # three rows, no frame of its own for a summary
+        assert all(f'id="overview-account-{first.pk}"' in f for f in frames)
+        assert ['id="fleet-summary"' in f for f in frames] == [True, False, True]
+        assert frames[0].index("overview-account-") < frames[0].index('id="fleet-summary"')  # row first
+        assert 'Accounts</span><span class="value num">1<' in frames[2]
+    assert len(summaries_rendered) == 2  # each rendered once for both sockets
+    for communicator in sockets:
+        await communicator.disconnect()
+
+
+async def test_an_owed_fleet_summary_no_row_carries_goes_alone_after_the_next_period(
+    settings, support, trader
+):
+    import time
+
+    period = settings.LIVE_SUMMARY_SECONDS = 0.5
+    first = await _account(trader, 63)
+    sockets = [(await _connect(support))[0] for _ in range(2)]
+    layer = get_channel_layer()
+    await asyncio.sleep(period - time.time() % period + 0.02)
+    for n in range(3):  # three syncs inside one period: the first row carries it, the others leave it owed
+        await layer.group_send(
+            STAFF_GROUP,
+            {"type": "sync_completed", "event": "sync.completed", "uid": f"o{n}", "account_id": first.pk},
         )
     for communicator in sockets:
-        frames = await _received_within(communicator, 1.0)
-        summaries = [f for f in frames if 'id="fleet-summary"' in f]
-        assert len([f for f in frames if f'id="overview-account-{first.pk}"' in f]) == 3
-        assert len(summaries) == 1
-        assert 'Accounts</span><span class="value num">1<' in summaries[0]
-    assert len(summaries_rendered) == 1  # one rendering for both sockets
+        frames = await _received_within(communicator, 2.0)
+        rows = [f for f in frames if f'id="overview-account-{first.pk}"' in f]
+        alone = [f for f in frames if 'id="fleet-summary"' in f and f not in rows]
+        assert len(rows) == 3
+        assert 'id="fleet-summary"' in rows[0]
+        assert len(alone) == 1  # the owed one, once
 
     second = await _account(trader, 62)  # the fleet grew: the next sync's summary says so
     await layer.group_send(
@@ -306,3 +344,38 @@ async def test_one_page_failing_does_not_stop_the_others(settings, support, trad
     assert f'id="overview-account-{account.pk}"' in await first.receive_from(timeout=5)
     for communicator in (first, second):
         await communicator.disconnect()
+
+
+async def test_an_overview_hears_only_the_rows_it_shows_once_it_has_said_which(settings, support, trader):
+    """A page shows 50 of perhaps 1 000 accounts: once it names its rows, the other accounts' syncs push no row to
+    it (the fleet summary still follows them). Anything else it sends is ignored and changes nothing."""
+    settings.LIVE_SUMMARY_SECONDS = 60
+    shown, other = await _account(trader, 93), await _account(trader, 94)
+    communicator, connected, _ = await _connect(support)
+    assert connected
+    layer = get_channel_layer()
+
+    async def sync(account, uid):
+        await layer.group_send(
+            STAFF_GROUP,
+            {"type": "sync_completed", "event": "sync.completed", "uid": uid, "account_id": account.pk},
+        )
+
+    for junk in ("not json", '{"rows": "1,2"}', '{"rows": [1, "x"]}', '["rows"]', '{"rows": [true]}'):
+        await communicator.send_to(text_data=junk)
+    await sync(other, "f1")
+    assert f'id="overview-account-{other.pk}"' in await communicator.receive_from(
+        timeout=5
+    )  # still every row
+
+    await communicator.send_to(text_data=f'{{"rows": [{shown.pk}]}}')
+    await sync(other, "f2")
+    await sync(shown, "f3")
+    frames = await _received_within(communicator, 1.0)
+    assert not any(f'id="overview-account-{other.pk}"' in f for f in frames)
+    assert any(f'id="overview-account-{shown.pk}"' in f for f in frames)
+
+    await communicator.send_to(text_data='{"rows": []}')  # a filter that matches nothing: an empty table
+    await sync(shown, "f4")
+    assert not any("overview-account-" in f for f in await _received_within(communicator, 0.5))
+    await communicator.disconnect()

@@ -34,11 +34,29 @@
   // The live socket: status pill, and a resync of the page's live regions after every reconnect (what was pushed
   // while the socket was down is re-read from the server).
   var opened = 0;
+  var socket = null;
+  // The overview tells its socket which rows it shows, so the server pushes those rows and not the whole
+  // fleet's (a page shows 50 of perhaps 1 000 accounts). Sent on every (re)connect and after every table swap.
+  function sendShownRows() {
+    var table = document.getElementById("overview-table");
+    if (!socket || !table || !table.hasAttribute("data-live-rows")) { return; }
+    var text = table.getAttribute("data-live-rows");
+    var rows = text ? text.split(",").map(Number) : [];
+    socket.send(JSON.stringify({ rows: rows }));
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail && event.detail.elt;
+    if (target && (target.id === "overview-table" || (target.querySelector && target.querySelector("#overview-table")))) {
+      sendShownRows();
+    }
+  });
   function status(state, text) {
     var el = document.getElementById("live-status");
     if (el) { el.setAttribute("data-state", state); el.textContent = text; }
   }
-  document.addEventListener("htmx:wsOpen", function () {
+  document.addEventListener("htmx:wsOpen", function (event) {
+    socket = event.detail && event.detail.socketWrapper;
+    sendShownRows();
     opened += 1;
     status("open", "live");
     document.body.setAttribute("data-ws-opens", String(opened));

@@ -125,6 +125,38 @@ def test_a_sync_that_changes_equity_updates_the_overview_row_without_a_reload(li
     screenshot(page, "overview-live")
 
 
+def test_a_filtered_overview_is_pushed_only_the_rows_it_shows(live_asgi, log_in, people, sim):
+    """The page tells its socket which rows it shows (on connect and after every table swap): another account's
+    sync sends it no row, while the rows on screen still update."""
+    tess, theo = sim(people["trader"]), sim(people["trader2"])
+    tess.terminal.sim_open_manual(
+        "EURUSD", "buy", "0.10"
+    )  # a manual trade: a divergence on tess's account only
+    _sync(tess)
+    _sync(theo)
+    page = log_in("sam", "support-pass-123")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "open")
+    page.evaluate(
+        "window.__frames = []; document.addEventListener('htmx:wsBeforeMessage',"
+        " (e) => window.__frames.push(e.detail.message))"
+    )
+    expect(page.locator("#overview-rows tr")).to_have_count(2)
+    _sync(theo)  # both rows shown: theo's is pushed
+    page.wait_for_function(f"window.__frames.some((f) => f.includes('overview-account-{theo.account.pk}'))")
+
+    page.check("input[name=divergences]")  # the table is swapped for tess's row alone
+    expect(page.locator("#overview-rows tr")).to_have_count(1)
+    page.wait_for_timeout(300)  # the rows message goes out after the swap settles
+    page.evaluate("window.__frames = []")
+    theo.terminal.sim_set_price("EURUSD", "1.08000", "1.08010")
+    _sync(theo)
+    tess.terminal.sim_set_price("EURUSD", "1.08000", "1.08010")
+    _sync(tess)
+    page.wait_for_function(f"window.__frames.some((f) => f.includes('overview-account-{tess.account.pk}'))")
+    frames = page.evaluate("window.__frames")
+    assert not any(f"overview-account-{theo.account.pk}" in frame for frame in frames)
+
+
 def test_repeated_failed_logins_end_on_the_styled_lockout_page(
     live_asgi, browser, browser_context_args, people
 ):
