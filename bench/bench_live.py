@@ -1,6 +1,6 @@
 """Live pages: `.venv/bin/python bench/bench_live.py [--accounts 1000] [--clients 500] [--pushes 20]`.
 
-One command: a throw-away PostgreSQL database (`bench_live_mt5guard`, dropped at the end), N accounts with what an
+One command: a throw-away PostgreSQL database (`bench_live_mt5guard`, or BENCH_DATABASE_NAME; dropped at the end), N accounts with what an
 overview row shows (snapshot, guard state, health, last sync, a divergence on every third), then
 
 1. the overview at N accounts rendered through the test client (the full page: summary, filters, 50 rows sorted by
@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-os.environ["TEST_DATABASE_NAME"] = "bench_live_mt5guard"
+os.environ["TEST_DATABASE_NAME"] = os.environ.get("BENCH_DATABASE_NAME", "bench_live_mt5guard")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 import django
