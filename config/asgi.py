@@ -1,4 +1,3 @@
-import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -21,6 +20,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from accounts.routing import websocket_urlpatterns as account_websockets  # noqa: E402
 from core.api.fastread import CachedReadsFirst  # noqa: E402
+from core.process import loaded_objects_freeze  # noqa: E402
 from core.websocket_server import skip_autobahn_debug_formatting  # noqa: E402
 from dashboard.routing import websocket_urlpatterns as page_websockets  # noqa: E402
 
@@ -37,8 +37,4 @@ application = ProtocolTypeRouter(
     }
 )
 
-# Everything imported so far lives as long as the process: move it out of the garbage collector's reach, so a full
-# collection walks only what requests allocate (it walked the whole of Django, DRF, Twisted and Channels: a pause
-# of tens of milliseconds in the middle of requests; docs/PERFORMANCE.md).
-gc.collect()
-gc.freeze()
+loaded_objects_freeze()
