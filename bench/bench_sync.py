@@ -560,7 +560,9 @@ def main() -> None:
     print("|---|---:|")
     print(f"| the whole sync, this process | {whole:.2f} |")
     print(f"| the reading (`account_reading_take`: breaker, mapping, terminal) | {reading_ms:.2f} |")
-    print(f"| of which the simulated terminal's own functions (a real one runs in its own process) | {terminal_ms:.2f} |")
+    print(
+        f"| of which the simulated terminal's own functions (a real one runs in its own process) | {terminal_ms:.2f} |"
+    )
     print(f"| **the worker's own share** (whole minus the terminal's) | **{whole - terminal_ms:.2f}** |")
     if args.profile:
         print(f"(one steady pass profiled into {args.profile})")
