@@ -16,11 +16,20 @@ snapshot.
 
 from __future__ import annotations
 
+from django.db import connection
+
 from accounts.models import TradingAccount
 from accounts.services import trading_account_identity_hold
 from core.realtime import STAFF_GROUP, broadcast
 from integrations.mt5.reading import AccountReading
 from reconciliation.models import LivePosition
+
+# The stored positions' identity, on every sync: plain SQL (the ORM compiled it on every call, and joined the account
+# for the model's default ordering, which a dict does not need).
+_STORED_POSITIONS = (
+    f"SELECT ticket, symbol, opened_at_server_epoch FROM {LivePosition._meta.db_table} "  # noqa: S608 - the model's table
+    f"WHERE {LivePosition._meta.get_field('account').column} = %s"
+)
 
 
 class TerminalIdentityChanged(Exception):
@@ -37,12 +46,9 @@ def _mismatch(*, account: TradingAccount, reading: AccountReading) -> tuple[str,
     if account.max_ticket_seen == 0:
         # A first reading (a new account, or just confirmed by an operator): it becomes the reference.
         return None
-    stored = {
-        ticket: (symbol, opened)
-        for ticket, symbol, opened in LivePosition.objects.filter(account=account).values_list(
-            "ticket", "symbol", "opened_at_server_epoch"
-        )
-    }
+    with connection.cursor() as cursor:
+        cursor.execute(_STORED_POSITIONS, [account.pk])
+        stored = {ticket: (symbol, opened) for ticket, symbol, opened in cursor.fetchall()}
     known = set(stored)
     tickets = {p.ticket for p in reading.positions}
     reused = sorted(
