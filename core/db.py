@@ -27,6 +27,7 @@ costs no round trip unless it fails.
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -202,8 +203,11 @@ _RIDING_SAVEPOINT = re.compile(r'^(SAVEPOINT "[^"]+"; )+')
 
 def sql_statements(captured: Iterable[dict[str, Any]]) -> list[str]:
     """The SQL statements among queries captured by `CaptureQueriesContext`: transaction control left out, a
-    SAVEPOINT riding in front of a statement (`lazy_savepoint`) taken off it."""
-    statements = (_RIDING_SAVEPOINT.sub("", query["sql"]) for query in captured)
+    SAVEPOINT riding in front of a statement (`lazy_savepoint`) taken off it, statements sent together
+    (`fetch_together`) counted one by one."""
+    statements = (
+        part for query in captured for part in _RIDING_SAVEPOINT.sub("", query["sql"]).split(_TOGETHER)
+    )
     return [sql for sql in statements if not sql.startswith(TRANSACTION_CONTROL)]
 
 
@@ -355,20 +359,40 @@ class PreparedQuery:
         return parts if len(parts) == len(slots) + 1 else None
 
     def list(self, value: Any) -> list[models.Model]:
+        text = self.text(value)
+        if text is not None:
+            with connections[self._using].cursor() as cursor:
+                cursor.execute(text)
+                rows = cursor.fetchall()
+            return self.objects(rows)
+        _compiler, _converters, sql, params, slots, *_rest = self._get()
+        params = list(params)
+        for index in slots:
+            params[index] = value
+        with connections[self._using].cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return self.objects(rows)
+
+    def _get(self) -> tuple[Any, ...]:
         if self._prepared is None:
             self._prepared = self._prepare()
-        compiler, converters, sql, params, slots, rendered, model, start, end, init_list, populators = (
-            self._prepared
-        )
+        return self._prepared
+
+    def text(self, value: Any) -> str | None:
+        """The statement for `value` as the text the driver would send (to run it with others in one round trip,
+        `fetch_together`), or None where the driver binds on the server."""
+        rendered = self._get()[5]
+        if rendered is None:
+            return None
         with connections[self._using].cursor() as cursor:
-            if rendered is not None:
-                cursor.execute(cursor.cursor.mogrify("%s", [value]).join(rendered))
-            else:
-                params = list(params)
-                for index in slots:
-                    params[index] = value
-                cursor.execute(sql, params)
-            rows = cursor.fetchall()
+            return cursor.cursor.mogrify("%s", [value]).join(rendered)
+
+    def objects(self, rows: Sequence[Sequence[Any]]) -> builtins.list[models.Model]:
+        """The statement's rows as model instances, as the ORM's iterator builds them."""
+        compiler, converters, _sql, _params, _slots, _rendered, model, start, end, init_list, populators = (
+            self._get()
+        )
         objects = []
         annotations = compiler.annotation_col_map
         for row in compiler.apply_converters(rows, converters) if converters else rows:
@@ -379,3 +403,19 @@ class PreparedQuery:
                 setattr(obj, name, row[position])
             objects.append(obj)
         return objects
+
+
+_TOGETHER = "; /* together */ "  # between statements sent as one query; sql_statements() counts each
+
+
+def fetch_together(statements: Sequence[str], *, using: str = "default") -> list[list[tuple[Any, ...]]]:
+    """Several read statements (complete texts, no parameters) in ONE round trip: psycopg's client-side binding
+    sends them as one simple query; each one's rows, in order."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(_TOGETHER.join(statements))
+        results = [cursor.fetchall()]
+        while cursor.nextset():
+            results.append(cursor.fetchall())
+    if len(results) != len(statements):
+        raise RuntimeError(f"{len(statements)} statements gave {len(results)} results")
+    return results

@@ -43,11 +43,13 @@ from integrations.mt5.gateway import Mt5Gateway
 from integrations.mt5.reading import AccountReading
 from pipeline.services.identity import TerminalIdentityChanged, reading_identity_check
 from pipeline.services.reading import TerminalDisconnected, account_reading_take, deals_cursor_advance
+from reconciliation.models import BotTrade
 from reconciliation.services.runs import account_sync_build
 from reconciliation.services.sync import (
     ReconciliationOutcome,
     ReconciliationStored,
     reconciliation_prepare,
+    reconciliation_reads,
     reconciliation_store,
 )
 
@@ -181,10 +183,18 @@ def _guards_evaluate(
 
 
 def _reconciliation_prepare(
-    *, account: TradingAccount, reading: AccountReading, gateway: Mt5Gateway, now: datetime
+    *,
+    account: TradingAccount,
+    reading: AccountReading,
+    gateway: Mt5Gateway,
+    now: datetime,
+    trades: list[BotTrade],
 ) -> tuple[ReconciliationOutcome | None, str]:
     try:
-        return reconciliation_prepare(account=account, reading=reading, gateway=gateway, now=now), ""
+        prepared = reconciliation_prepare(
+            account=account, reading=reading, gateway=gateway, now=now, trades=trades
+        )
+        return prepared, ""
     except Exception as exc:  # an unknown symbol, bad data, the link lost during a close-reason look-up
         logger.warning("reconciliation of account %s failed: %s", account.pk, _describe(exc), exc_info=True)
         return None, _describe(exc)
@@ -211,7 +221,12 @@ def account_sync(
     clock = time.monotonic()
     try:
         reading = account_reading_take(account=account, gateway=gateway, now=now)
-        highest_ticket = reading_identity_check(account=account, reading=reading)
+        # The stored positions (identity) and the open bot trades (matcher) in one round trip, after the reading;
+        # a first reading (no watermark yet) becomes the identity's reference, nothing stored to compare it with.
+        reads = reconciliation_reads(account_id=account.pk, stored_positions=account.max_ticket_seen != 0)
+        highest_ticket = reading_identity_check(
+            account=account, reading=reading, stored=reads.stored_positions
+        )
     except (GatewayError, TerminalDisconnected, TerminalIdentityChanged) as exc:
         return _sync_failed(account=account, started_at=now, clock=clock, exc=exc, cycle_id=cycle_id)
     except Exception as exc:
@@ -219,7 +234,7 @@ def account_sync(
         raise
 
     prepared, reconciliation_error = _reconciliation_prepare(
-        account=account, reading=reading, gateway=gateway, now=now
+        account=account, reading=reading, gateway=gateway, now=now, trades=reads.open_trades
     )
     try:
         # One transaction for the sync's writes: one commit (one WAL flush, skipped for a routine sync).

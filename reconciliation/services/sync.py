@@ -24,13 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import connection, models
 
 from accounts.models import MarginMode, TradingAccount
-from core.db import PreparedQuery, WriteBatch
+from core.db import PreparedQuery, WriteBatch, fetch_together
 from core.realtime import STAFF_GROUP, account_group, broadcast
 from integrations.mt5.errors import GatewayError
 from integrations.mt5.gateway import Mt5Gateway
@@ -520,12 +520,62 @@ _OPEN_TRADES = PreparedQuery(
 )
 
 
+# What the identity check compares a reading with: the stored positions' ticket, symbol and open time.
+_STORED_POSITIONS = (
+    f"SELECT ticket, symbol, opened_at_server_epoch FROM {LivePosition._meta.db_table} "  # noqa: S608 - the model's table
+    f"WHERE {LivePosition._meta.get_field('account').column} = %s"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationReads:
+    """What a sync reads of reconciliation's rows before its transaction, in one round trip (`reconciliation_reads`)."""
+
+    stored_positions: (
+        dict[int, tuple[str, int]] | None
+    )  # ticket -> (symbol, opened_at_server_epoch); None: not read
+    open_trades: list[BotTrade]
+
+
+def reconciliation_reads(*, account_id: int, stored_positions: bool = True) -> ReconciliationReads:
+    """The account's open bot trades (for the matcher) and, with `stored_positions`, its stored positions (for the
+    identity check), read after the terminal reading and before the sync's transaction: ONE round trip where the
+    driver allows (the statements sent as one query), one per statement otherwise."""
+    trades_text = _OPEN_TRADES.text(account_id)
+    if not stored_positions or trades_text is None:
+        return ReconciliationReads(
+            stored_positions=stored_positions_read(account_id=account_id) if stored_positions else None,
+            open_trades=cast(list[BotTrade], _OPEN_TRADES.list(account_id)),
+        )
+    with connection.cursor() as cursor:
+        stored_text = cursor.cursor.mogrify(_STORED_POSITIONS, [account_id])
+    stored, trade_rows = fetch_together([stored_text, trades_text])
+    return ReconciliationReads(
+        stored_positions={ticket: (symbol, opened) for ticket, symbol, opened in stored},
+        open_trades=cast(list[BotTrade], _OPEN_TRADES.objects(trade_rows)),
+    )
+
+
+def stored_positions_read(*, account_id: int) -> dict[int, tuple[str, int]]:
+    """The account's stored positions as the identity check compares them: ticket -> (symbol, open time epoch)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_STORED_POSITIONS, [account_id])
+        return {ticket: (symbol, opened) for ticket, symbol, opened in cursor.fetchall()}
+
+
 def reconciliation_prepare(
-    *, account: TradingAccount, reading: AccountReading, gateway: Mt5Gateway, now: datetime
+    *,
+    account: TradingAccount,
+    reading: AccountReading,
+    gateway: Mt5Gateway,
+    now: datetime,
+    trades: list[BotTrade] | None = None,
 ) -> ReconciliationOutcome:
-    """Match the reading's positions with the open bot trades (no transaction, no write). Raises
-    SymbolNotDescribed, matching.ReconciliationInputError or GatewayError when nothing can be concluded."""
-    trades = _OPEN_TRADES.list(account.pk)
+    """Match the reading's positions with the open bot trades (no transaction, no write; `trades` as
+    `reconciliation_reads` gave them, read here when not given). Raises SymbolNotDescribed,
+    matching.ReconciliationInputError or GatewayError when nothing can be concluded."""
+    if trades is None:
+        trades = cast(list[BotTrade], _OPEN_TRADES.list(account.pk))
     outcome = _reconcile(account=account, gateway=gateway, reading=reading, trades=trades, now=now)
     unmatched_details = {p.ticket: _unmatched_detail(p) for p in reading.positions}
     for condition in outcome.conditions:
