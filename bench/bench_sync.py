@@ -21,6 +21,9 @@ Also printed, in the same run:
   an hour of readings (`--history-seconds`, one per 10 s) before the first pass;
 * the process's RSS after every pass (10 passes by default; the simulated terminals live in this process too, so
   their share, measured when they were built, is printed beside it).
+* the CPU split of a steady sync (one more pass with counters): the whole sync, the reading, and the simulated
+  terminal's own functions (in this process here; a real terminal spends that in its own), so the worker's own share;
+* with `--profile FILE`, one steady pass under cProfile on CPU time, written to FILE (read it with pstats).
 BENCH_DATABASE_NAME chooses the throw-away database (default `bench_mt5guard`).
 """
 
