@@ -21,6 +21,9 @@ Also printed, in the same run:
   an hour of readings (`--history-seconds`, one per 10 s) before the first pass;
 * the process's RSS after every pass (10 passes by default; the simulated terminals live in this process too, so
   their share, measured when they were built, is printed beside it).
+* the CPU split of a steady sync (one more pass with counters): the whole sync, the reading, and the simulated
+  terminal's own functions (in this process here; a real terminal spends that in its own), so the worker's own share;
+* with `--profile FILE`, one steady pass under cProfile on CPU time, written to FILE (read it with pstats).
 BENCH_DATABASE_NAME chooses the throw-away database (default `bench_mt5guard`).
 """
 
@@ -199,6 +202,73 @@ def _queries(accounts: list) -> tuple[float, float]:
         counts.append(len(sql_statements(ctx.captured_queries)))
         trips.append(len(ctx.captured_queries))
     return statistics.mean(counts), statistics.mean(trips)
+
+
+def _cpu_split(accounts: list) -> tuple[float, float, float]:
+    """One more steady pass (guards, pushes) with CPU counters around the reading and the terminal's API calls: per
+    sync, the CPU ms of the whole sync, of `account_reading_take` (the circuit breaker, the mapping and the terminal)
+    and of the simulated terminal's own functions alone (every call the mapping makes into it: a real terminal
+    spends this in its own process). The worker's own share is the whole minus the terminal's."""
+    from integrations.mt5.terminal import TerminalGateway
+    from pipeline.services import sync as sync_module
+
+    spent = {"reading": 0.0, "terminal": 0.0}
+    real_take, real_call = sync_module.account_reading_take, TerminalGateway._call
+
+    def take(**kwargs):
+        t0 = time.process_time()
+        try:
+            return real_take(**kwargs)
+        finally:
+            spent["reading"] += time.process_time() - t0
+
+    def call(self, name, *args, **kwargs):
+        function = getattr(self._api, name)
+
+        def timed(*a, **k):
+            t0 = time.process_time()
+            try:
+                return function(*a, **k)
+            finally:
+                spent["terminal"] += time.process_time() - t0
+
+        api = self._api
+        self._api = _Api(api, name, timed)
+        try:
+            return real_call(self, name, *args, **kwargs)
+        finally:
+            self._api = api
+
+    sync_module.account_reading_take, TerminalGateway._call = take, call
+    try:
+        cpu = time.process_time()
+        _pass(accounts)
+        total = time.process_time() - cpu
+    finally:
+        sync_module.account_reading_take, TerminalGateway._call = real_take, real_call
+    per = 1000 / len(accounts)
+    return total * per, spent["reading"] * per, spent["terminal"] * per
+
+
+class _Api:
+    """The terminal API with one function replaced (the timed one): what `_cpu_split` hands `TerminalGateway._call`."""
+
+    def __init__(self, api, name, function) -> None:
+        self._api, self._name, self._function = api, name, function
+
+    def __getattr__(self, name):
+        return self._function if name == self._name else getattr(self._api, name)
+
+
+def _profile(accounts: list, path: str) -> None:
+    """One steady pass (guards, pushes) under cProfile on CPU time, written to `path` (read it with pstats)."""
+    import cProfile
+
+    profiler = cProfile.Profile(time.process_time)  # CPU, not the waits on PostgreSQL and Redis
+    profiler.enable()
+    _pass(accounts)
+    profiler.disable()
+    profiler.dump_stats(path)
 
 
 def _rss_mb() -> float:
@@ -392,6 +462,9 @@ def main() -> None:
         help="put every account under this preset rule set (two_step, one_step, ny_close): the live rule-set "
         "evaluation runs in every sync",
     )
+    parser.add_argument(
+        "--profile", default="", metavar="FILE", help="also profile one steady pass with cProfile into FILE"
+    )
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the terminals' connect/disconnect INFO lines are not the benchmark
 
@@ -433,6 +506,9 @@ def main() -> None:
             rows.append((label, elapsed, durations, failures))
             rss_after.append(_rss_mb())
         sync_module.account_guards_evaluate, sync_module.broadcast = real_guards, real_broadcast
+        cpu_split = _cpu_split(accounts)
+        if args.profile:
+            _profile(accounts, args.profile)
         floors = {mode: _floor(floor_inputs, synchronous=mode == "on") for mode in ("on", "off")}
         parallel_rate = _parallel_pass(accounts, args.processes) if args.processes > 1 else None
         queries, round_trips = _queries(accounts[:50])
@@ -482,6 +558,18 @@ def main() -> None:
             f"| {parallel_rate:.0f} | - | - | - | - | - | - |"
         )
     print()
+    whole, reading_ms, terminal_ms = cpu_split
+    print("| CPU ms per steady sync (guards, pushes; one more pass, counted) | ms |")
+    print("|---|---:|")
+    print(f"| the whole sync, this process | {whole:.2f} |")
+    print(f"| the reading (`account_reading_take`: breaker, mapping, terminal) | {reading_ms:.2f} |")
+    print(
+        f"| of which the simulated terminal's own functions (a real one runs in its own process) | {terminal_ms:.2f} |"
+    )
+    print(f"| **the worker's own share** (whole minus the terminal's) | **{whole - terminal_ms:.2f}** |")
+    if args.profile:
+        print(f"(one steady pass profiled into {args.profile})")
+    print()
     # A cycle dispatches every account at once; the queue drains at the workers' steady rate, so the k-th account
     # waits k / rate: what SyncCycle.queue_lag_seconds (mean) and queue_lag_max_seconds record with these workers.
     print("| queue lag of one cycle of these accounts, at the steady rates above | mean s | max s |")
@@ -492,14 +580,15 @@ def main() -> None:
     for name, lag_rate in lag_rates:
         print(f"| {name} | {len(accounts) / lag_rate / 2:.2f} | {len(accounts) / lag_rate:.2f} |")
     print()
+    # The simulated terminal's CPU is in the steady time too; a real terminal spends it in its own process.
     print("| the floor (plain SQL: snapshot insert, positions upsert, run insert; one transaction) | syncs/s | ms/sync "
-          "| full steady sync / floor |")  # fmt: skip
-    print("|---|---:|---:|---:|")
+          "| full steady sync / floor | (full minus the terminal's CPU) / floor |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|")
     for mode, seconds in floors.items():
         per_sync = seconds / len(accounts) * 1000
         print(
             f"| synchronous_commit = {mode} | {len(accounts) / seconds:.0f} | {per_sync:.2f} "
-            f"| {steady_ms / per_sync:.2f} |"
+            f"| {steady_ms / per_sync:.2f} | {(steady_ms - terminal_ms) / per_sync:.2f} |"
         )
     print()
     print("| worker RSS, MB | at start | terminals built | after pass 1 | after the last pass |")

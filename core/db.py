@@ -27,15 +27,43 @@ costs no round trip unless it fails.
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from django.db import connections, models, transaction
 from django.db.models.query import get_related_populators
 from django.db.models.sql import InsertQuery, UpdateQuery
+
+# Compiled statements of insert_sql / update_sql by shape (model, fields, rows): the ORM compiles the same text on
+# every sync (cProfile: ~10 % of a steady sync's CPU); only the values change, and those are prepared here exactly as
+# the compiler prepares them (`pre_save`, then `get_db_prep_save`). A shape is cached only when nothing in it needs
+# the compiler: no field with its own placeholder, no expression among the values (those go through the ORM).
+_COMPILED: dict[tuple[Any, ...], tuple[str, list[models.Field]] | None] = {}
+_COMPILED_MAX = 512  # shapes per process; past it, the ORM compiles as before
+
+
+def _prepared(field: models.Field, value: Any, connection: Any) -> Any:
+    """The value as the insert and update compilers pass it to the driver; `_NOT_PLAIN` where they would compile
+    it (an expression, a model instance)."""
+    if hasattr(value, "resolve_expression") or hasattr(value, "prepare_database_save"):
+        return _NOT_PLAIN
+    value = field.get_db_prep_save(value, connection=connection)
+    return _NOT_PLAIN if hasattr(value, "as_sql") else value
+
+
+_NOT_PLAIN = object()
+
+
+def _plain_fields(model: type[models.Model], fields: Sequence[models.Field]) -> bool:
+    concrete = model._meta.concrete_model
+    return all(
+        not hasattr(field, "get_placeholder") and field.model._meta.concrete_model is concrete
+        for field in fields
+    )
 
 
 def insert_sql(
@@ -43,6 +71,14 @@ def insert_sql(
 ) -> tuple[str, list[Any]]:
     """`INSERT` of every concrete, non-primary-key field of `objs` (one model), as `save()` would insert them."""
     model = type(objs[0])
+    key = ("insert", model, len(objs), tuple(returning), using)
+    compiled = _COMPILED.get(key)
+    if compiled is not None:
+        sql, fields = compiled
+        connection = connections[using]
+        params = [_prepared(f, f.pre_save(obj, True), connection) for obj in objs for f in fields]
+        if _NOT_PLAIN not in params:
+            return sql, params
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     query = InsertQuery(model)
     query.insert_values(fields, objs)
@@ -50,20 +86,38 @@ def insert_sql(
     if returning:
         columns = ", ".join(model._meta.get_field(name).column for name in returning)
         sql = f"{sql} RETURNING {columns}"
+    if key not in _COMPILED and len(_COMPILED) < _COMPILED_MAX:
+        # One row only: several go as one array per column (Django's UNNEST insert on PostgreSQL), not row by row.
+        _COMPILED[key] = (sql, fields) if len(objs) == 1 and _plain_fields(model, fields) else None
     return sql, list(params)
 
 
 def update_sql(obj: models.Model, fields: Iterable[str], *, using: str = "default") -> tuple[str, list[Any]]:
     """`UPDATE … WHERE pk = obj.pk` of `fields`, as `obj.save(update_fields=fields)` would write them."""
     model = type(obj)
+    names = tuple(fields)
+    targets = [cast(models.Field, model._meta.get_field(name)) for name in names]
+    connection = connections[using]
+    values = [_prepared(field, field.pre_save(obj, False), connection) for field in targets]
+    key = None
+    if _NOT_PLAIN not in values:
+        # The compiler writes `= NULL` for a None, so which values are None is part of the shape.
+        key = ("update", model, names, tuple(value is None for value in values), using)
+        compiled = _COMPILED.get(key)
+        if compiled is not None:
+            return compiled[0], [*(value for value in values if value is not None), obj.pk]
     query = UpdateQuery(model)
     query.add_q(models.Q(pk=obj.pk))
-    values = []
-    for name in fields:
-        field = model._meta.get_field(name)
-        values.append((field, None, field.pre_save(obj, False)))
-    query.add_update_fields(values)
+    query.add_update_fields([(field, None, field.pre_save(obj, False)) for field in targets])
     sql, params = query.get_compiler(using=using).as_sql()
+    if key is not None and key not in _COMPILED and len(_COMPILED) < _COMPILED_MAX:
+        # Cached when the statement is the plain shape: one parameter per value that is not None, then the key.
+        plain = (
+            _plain_fields(model, targets)
+            and len(params) == sum(value is not None for value in values) + 1
+            and params[-1] == obj.pk
+        )
+        _COMPILED[key] = (sql, targets) if plain else None
     return sql, list(params)
 
 
@@ -149,8 +203,11 @@ _RIDING_SAVEPOINT = re.compile(r'^(SAVEPOINT "[^"]+"; )+')
 
 def sql_statements(captured: Iterable[dict[str, Any]]) -> list[str]:
     """The SQL statements among queries captured by `CaptureQueriesContext`: transaction control left out, a
-    SAVEPOINT riding in front of a statement (`lazy_savepoint`) taken off it."""
-    statements = (_RIDING_SAVEPOINT.sub("", query["sql"]) for query in captured)
+    SAVEPOINT riding in front of a statement (`lazy_savepoint`) taken off it, statements sent together
+    (`fetch_together`) counted one by one."""
+    statements = (
+        part for query in captured for part in _RIDING_SAVEPOINT.sub("", query["sql"]).split(_TOGETHER)
+    )
     return [sql for sql in statements if not sql.startswith(TRANSACTION_CONTROL)]
 
 
@@ -265,12 +322,20 @@ class PreparedQuery:
         if not slots:
             raise ValueError("the sentinel is not among the compiled parameters")
         klass_info, select = compiler.klass_info, compiler.select
-        fields = klass_info["select_fields"]
-        start, end = fields[0], fields[-1] + 1
+        selected = klass_info["select_fields"]
+        start, end = selected[0], selected[-1] + 1
         init_list = [column[0].target.attname for column in select[start:end]]
         populators = get_related_populators(klass_info, select, self._using)
+        # What results_iter() works out on every call (each field's from_db_value, the backend's own): once here.
+        fields = [column[0] for column in select[0 : compiler.col_count]]
+        if compiler.has_composite_fields(fields):
+            raise ValueError(
+                "composite primary keys are not supported here"
+            )  # results_iter() would regroup them
+        converters = compiler.get_converters(fields)
         return (
             compiler,
+            converters,
             sql,
             list(params),
             slots,
@@ -294,21 +359,43 @@ class PreparedQuery:
         return parts if len(parts) == len(slots) + 1 else None
 
     def list(self, value: Any) -> list[models.Model]:
+        text = self.text(value)
+        if text is not None:
+            with connections[self._using].cursor() as cursor:
+                cursor.execute(text)
+                rows = cursor.fetchall()
+            return self.objects(rows)
+        _compiler, _converters, sql, params, slots, *_rest = self._get()
+        params = list(params)
+        for index in slots:
+            params[index] = value
+        with connections[self._using].cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return self.objects(rows)
+
+    def _get(self) -> tuple[Any, ...]:
         if self._prepared is None:
             self._prepared = self._prepare()
-        compiler, sql, params, slots, rendered, model, start, end, init_list, populators = self._prepared
+        return self._prepared
+
+    def text(self, value: Any) -> str | None:
+        """The statement for `value` as the text the driver would send (to run it with others in one round trip,
+        `fetch_together`), or None where the driver binds on the server."""
+        rendered = self._get()[5]
+        if rendered is None:
+            return None
         with connections[self._using].cursor() as cursor:
-            if rendered is not None:
-                cursor.execute(cursor.cursor.mogrify("%s", [value]).join(rendered))
-            else:
-                params = list(params)
-                for index in slots:
-                    params[index] = value
-                cursor.execute(sql, params)
-            rows = cursor.fetchall()
+            return cursor.cursor.mogrify("%s", [value]).join(rendered)
+
+    def objects(self, rows: Sequence[Sequence[Any]]) -> builtins.list[models.Model]:
+        """The statement's rows as model instances, as the ORM's iterator builds them."""
+        compiler, converters, _sql, _params, _slots, _rendered, model, start, end, init_list, populators = (
+            self._get()
+        )
         objects = []
         annotations = compiler.annotation_col_map
-        for row in compiler.results_iter([rows]):
+        for row in compiler.apply_converters(rows, converters) if converters else rows:
             obj = model.from_db(self._using, init_list, row[start:end])
             for populator in populators:
                 populator.populate(row, obj)
@@ -316,3 +403,19 @@ class PreparedQuery:
                 setattr(obj, name, row[position])
             objects.append(obj)
         return objects
+
+
+_TOGETHER = "; /* together */ "  # between statements sent as one query; sql_statements() counts each
+
+
+def fetch_together(statements: Sequence[str], *, using: str = "default") -> list[list[tuple[Any, ...]]]:
+    """Several read statements (complete texts, no parameters) in ONE round trip: psycopg's client-side binding
+    sends them as one simple query; each one's rows, in order."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(_TOGETHER.join(statements))
+        results = [cursor.fetchall()]
+        while cursor.nextset():
+            results.append(cursor.fetchall())
+    if len(results) != len(statements):
+        raise RuntimeError(f"{len(statements)} statements gave {len(results)} results")
+    return results

@@ -60,12 +60,22 @@ def _cache_ok() -> None:
 
 
 def _bump(account_id: int) -> None:
-    key = _version_key(account_id)
+    """One round trip (every sync commits one): INCR creates a missing version at 1, EXPIRE NX gives a new one its
+    lifetime and leaves a running one's alone. `cache.incr` took two (EXISTS, then INCRBY) and an `add` when the
+    version was missing. The value is a plain integer, as the cache's serializer reads and writes integers."""
     try:
-        try:
-            cache.incr(key)
-        except ValueError:  # no version yet
-            cache.add(key, 1, timeout=VERSION_SECONDS)
+        get_client = getattr(getattr(cache, "_cache", None), "get_client", None)  # Django's RedisCache
+        if get_client is None:  # another backend (a test's local memory): its own incr
+            try:
+                cache.incr(_version_key(account_id))
+            except ValueError:  # no version yet
+                cache.add(_version_key(account_id), 1, timeout=VERSION_SECONDS)
+            return
+        key = cache.make_and_validate_key(_version_key(account_id))
+        with get_client(key, write=True).pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, VERSION_SECONDS, nx=True)
+            pipe.execute()
     except (RedisError, OSError) as exc:
         _cache_failed(exc)
 

@@ -203,3 +203,62 @@ def test_lazy_savepoints_in_a_row_and_nested_undo_exactly_their_own_block():
 
         failing(same_depth_fails)
     assert TradingAccount.objects.get(pk=account.pk).label == "start kept outer outer-again"
+
+
+def test_a_compiled_statement_shape_gives_what_the_orm_compiles():
+    """insert_sql / update_sql keep a statement per shape and prepare the values themselves: the text and the values
+    must be the ORM's, whichever values are None, JSON or decimals, and an expression still goes through the ORM."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from core import db
+    from guards.models import GuardState
+    from guards.services.evaluate import _STATE_FIELDS
+    from reconciliation.models import AccountSync
+
+    def orm(build):
+        db._COMPILED.clear()
+        return build()
+
+    def same(a, b):
+        norm = (
+            [(type(v), getattr(v, "obj", v)) for v in a[1]],
+            [(type(v), getattr(v, "obj", v)) for v in b[1]],
+        )
+        return a[0] == b[0] and norm[0] == norm[1]
+
+    account = TradingAccountFactory()
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    for peak, market, trip in [
+        (None, {}, ""),
+        (Decimal("10.50"), {"EURUSD": {"level": "normal"}}, "drawdown"),
+    ]:
+        state = GuardState(
+            account_id=account.pk, peak_equity=peak, peak_at=now, market=market, trip_guard=trip
+        )
+        expected = orm(lambda state=state: db.update_sql(state, _STATE_FIELDS))
+        db.update_sql(state, _STATE_FIELDS)  # compiled now
+        assert same(db.update_sql(state, _STATE_FIELDS), expected)
+    run = AccountSync(account=account, started_at=now, finished_at=now, ok=True, positions=3)
+    expected = orm(lambda: db.insert_sql([run]))
+    db.insert_sql([run])
+    assert same(db.insert_sql([run]), expected)
+
+    # An expression among the values: the ORM's statement, even with the plain shape cached.
+    account.label = "plain"
+    db.update_sql(account, ["label"])
+    assert db.update_sql(account, ["label"])[1] == ["plain", account.pk]
+    account.label = Concat(Value("x"), F("label"))
+    sql, _params = db.update_sql(account, ["label"])
+    assert "CONCAT" in sql.upper() or "||" in sql
+
+
+def test_statements_fetched_together_are_one_round_trip_and_counted_one_by_one():
+    from core.db import fetch_together
+
+    with CaptureQueriesContext(connection) as ctx:
+        first, second = fetch_together(["SELECT 1, 'a; b'", "SELECT x FROM generate_series(1, 3) AS x"])
+    assert first == [(1, "a; b")]
+    assert second == [(1,), (2,), (3,)]
+    assert len(ctx.captured_queries) == 1
+    assert len(sql_statements(ctx.captured_queries)) == 2

@@ -141,12 +141,20 @@ def error_for(code: int | None, description: str, *, call: str) -> GatewayError:
     return GatewayError("the terminal returned no result", code=code, description=description, call=call)
 
 
+_QUANTA = {
+    places: Decimal(1).scaleb(-places) for places in range(16)
+}  # built once: every field of every reading
+
+
 def to_decimal(value: float | int | None, places: int | None = None) -> Decimal:
     """`Decimal(str(value))`, quantized to `places` decimals (half-even) when given. None reads as 0."""
     number = Decimal(str(value if value is not None else 0))
     if places is None:
         return number
-    return number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    quantum = _QUANTA.get(places)
+    if quantum is None:
+        quantum = Decimal(1).scaleb(-places)
+    return number.quantize(quantum, rounding=ROUND_HALF_EVEN)
 
 
 def elapsed_ms(started: float) -> Decimal:

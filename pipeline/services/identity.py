@@ -16,18 +16,22 @@ snapshot.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from accounts.models import TradingAccount
 from accounts.services import trading_account_identity_hold
 from core.realtime import STAFF_GROUP, broadcast
 from integrations.mt5.reading import AccountReading
-from reconciliation.models import LivePosition
+from reconciliation.services.sync import stored_positions_read
 
 
 class TerminalIdentityChanged(Exception):
     """The terminal does not read as this account (or the account is held until an operator confirms it)."""
 
 
-def _mismatch(*, account: TradingAccount, reading: AccountReading) -> tuple[str, dict[str, object]] | None:
+def _mismatch(
+    *, account: TradingAccount, reading: AccountReading, stored: Mapping[int, tuple[str, int]] | None
+) -> tuple[str, dict[str, object]] | None:
     state = reading.state
     if state.login != account.login or state.server.casefold() != account.server.casefold():
         return (
@@ -37,12 +41,8 @@ def _mismatch(*, account: TradingAccount, reading: AccountReading) -> tuple[str,
     if account.max_ticket_seen == 0:
         # A first reading (a new account, or just confirmed by an operator): it becomes the reference.
         return None
-    stored = {
-        ticket: (symbol, opened)
-        for ticket, symbol, opened in LivePosition.objects.filter(account=account).values_list(
-            "ticket", "symbol", "opened_at_server_epoch"
-        )
-    }
+    if stored is None:
+        stored = stored_positions_read(account_id=account.pk)
     known = set(stored)
     tickets = {p.ticket for p in reading.positions}
     reused = sorted(
@@ -75,7 +75,9 @@ def _mismatch(*, account: TradingAccount, reading: AccountReading) -> tuple[str,
     return None
 
 
-def reading_identity_check(*, account: TradingAccount, reading: AccountReading) -> int:
+def reading_identity_check(
+    *, account: TradingAccount, reading: AccountReading, stored: Mapping[int, tuple[str, int]] | None = None
+) -> int:
     """Raise TerminalIdentityChanged (and hold the account) when the reading is not this account's. Returns the
     highest ticket the reading shows: the sync raises the account's watermark to it in the statement that stores
     the snapshot (no write of its own)."""
@@ -84,7 +86,7 @@ def reading_identity_check(*, account: TradingAccount, reading: AccountReading) 
             f"held since {account.identity_hold_since:%Y-%m-%d %H:%M:%S}Z: {account.identity_hold_reason}; "
             "an operator must confirm the account"
         )
-    found = _mismatch(account=account, reading=reading)
+    found = _mismatch(account=account, reading=reading, stored=stored)
     if found is not None:
         reason, detail = found
         trading_account_identity_hold(account=account, reason=reason, detail=detail)

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from accounts.models import AccountSnapshot, TradingAccount
@@ -43,11 +43,14 @@ from integrations.mt5.gateway import Mt5Gateway
 from integrations.mt5.reading import AccountReading
 from pipeline.services.identity import TerminalIdentityChanged, reading_identity_check
 from pipeline.services.reading import TerminalDisconnected, account_reading_take, deals_cursor_advance
+from reconciliation.models import BotTrade
 from reconciliation.services.runs import account_sync_build
 from reconciliation.services.sync import (
     ReconciliationOutcome,
+    ReconciliationReads,
     ReconciliationStored,
     reconciliation_prepare,
+    reconciliation_reads,
     reconciliation_store,
 )
 
@@ -180,11 +183,31 @@ def _guards_evaluate(
     return ""
 
 
+def _reads(*, account: TradingAccount) -> ReconciliationReads | None:
+    """None when the combined read fails: then the identity check and reconciliation each read on their own, and
+    fail or are recorded as they always were (a failed bot-trade read is a reconciliation error, not a failed sync)."""
+    try:
+        return reconciliation_reads(account_id=account.pk, stored_positions=account.max_ticket_seen != 0)
+    except DatabaseError:
+        logger.warning(
+            "account %s: the reads before the sync's transaction failed; read one by one", account.pk
+        )
+        return None
+
+
 def _reconciliation_prepare(
-    *, account: TradingAccount, reading: AccountReading, gateway: Mt5Gateway, now: datetime
+    *,
+    account: TradingAccount,
+    reading: AccountReading,
+    gateway: Mt5Gateway,
+    now: datetime,
+    trades: list[BotTrade] | None,
 ) -> tuple[ReconciliationOutcome | None, str]:
     try:
-        return reconciliation_prepare(account=account, reading=reading, gateway=gateway, now=now), ""
+        prepared = reconciliation_prepare(
+            account=account, reading=reading, gateway=gateway, now=now, trades=trades
+        )
+        return prepared, ""
     except Exception as exc:  # an unknown symbol, bad data, the link lost during a close-reason look-up
         logger.warning("reconciliation of account %s failed: %s", account.pk, _describe(exc), exc_info=True)
         return None, _describe(exc)
@@ -211,7 +234,12 @@ def account_sync(
     clock = time.monotonic()
     try:
         reading = account_reading_take(account=account, gateway=gateway, now=now)
-        highest_ticket = reading_identity_check(account=account, reading=reading)
+        # The stored positions (identity) and the open bot trades (matcher) in one round trip, after the reading;
+        # a first reading (no watermark yet) becomes the identity's reference, nothing stored to compare it with.
+        reads = _reads(account=account)
+        highest_ticket = reading_identity_check(
+            account=account, reading=reading, stored=reads.stored_positions if reads else None
+        )
     except (GatewayError, TerminalDisconnected, TerminalIdentityChanged) as exc:
         return _sync_failed(account=account, started_at=now, clock=clock, exc=exc, cycle_id=cycle_id)
     except Exception as exc:
@@ -219,7 +247,11 @@ def account_sync(
         raise
 
     prepared, reconciliation_error = _reconciliation_prepare(
-        account=account, reading=reading, gateway=gateway, now=now
+        account=account,
+        reading=reading,
+        gateway=gateway,
+        now=now,
+        trades=reads.open_trades if reads else None,
     )
     try:
         # One transaction for the sync's writes: one commit (one WAL flush, skipped for a routine sync).

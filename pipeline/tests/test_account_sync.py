@@ -230,3 +230,21 @@ def test_the_deals_cursor_lives_on_the_account_and_moves_with_the_sync_only(acco
     ):
         account_sync(account=fresh, gateway=gateway, now=start + timedelta(seconds=30))
     assert TradingAccount.objects.get(pk=account.pk).deals_cursor == start + timedelta(seconds=10)
+
+
+def test_a_failed_combined_read_falls_back_to_each_step_reading_on_its_own(account, gateway):
+    """The stored positions and the open bot trades come in one round trip; if that fails, the identity check and
+    reconciliation read on their own, as they did before the two were combined: the sync goes on."""
+    from django.db import DatabaseError
+
+    gateway.open_positions = [position(1), position(2, symbol="GBPUSD")]
+    assert account_sync(account=account, gateway=gateway).ok
+    account.refresh_from_db()
+
+    with mock.patch.object(sync_module, "reconciliation_reads", side_effect=DatabaseError("lost")):
+        result = account_sync(account=account, gateway=gateway, now=timezone.now() + timedelta(seconds=10))
+
+    assert result.ok
+    assert not result.reconciliation_error
+    assert result.positions == 2
+    assert sorted(LivePosition.objects.filter(account=account).values_list("ticket", flat=True)) == [1, 2]

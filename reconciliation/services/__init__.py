@@ -12,9 +12,12 @@ from reconciliation.services.scheduling import (
 )
 from reconciliation.services.sync import (
     ReconciliationOutcome,
+    ReconciliationReads,
     ReconciliationStored,
     reconciliation_prepare,
+    reconciliation_reads,
     reconciliation_store,
+    stored_positions_read,
 )
 
 __all__ = [
@@ -22,6 +25,7 @@ __all__ = [
     "BotTradeRegistration",
     "EventStateError",
     "ReconciliationOutcome",
+    "ReconciliationReads",
     "ReconciliationStored",
     "account_sync_guards_failed",
     "account_sync_record",
@@ -31,7 +35,9 @@ __all__ = [
     "event_resolve",
     "events_apply",
     "reconciliation_prepare",
+    "reconciliation_reads",
     "reconciliation_store",
+    "stored_positions_read",
     "sync_cycle_count",
     "sync_cycle_run",
     "sync_cycles_recount",

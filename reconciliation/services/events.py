@@ -75,6 +75,11 @@ _ACTIVE_EVENTS = PreparedQuery(
 )
 
 
+# The steady sync's touch of its events, one text whatever their number (the ORM compiled `filter(pk__in=...)
+# .update(last_seen_at=...)` on every sync).
+_TOUCH_SQL = f"UPDATE {ReconciliationEvent._meta.db_table} SET last_seen_at = %s WHERE id = ANY(%s)"  # noqa: S608 - the model's table
+
+
 def events_apply(
     *, account: TradingAccount, conditions: list[Condition], now: datetime, writes: WriteBatch | None = None
 ) -> EventChanges:
@@ -127,7 +132,7 @@ def events_apply(
         ReconciliationEvent.objects.bulk_create(changes.opened)
     # The steady case is one plain UPDATE; bulk_update (CASE per row and field) only for rows that really changed.
     if still and writes is not None:
-        writes.update_queryset(ReconciliationEvent.objects.filter(pk__in=still), last_seen_at=now)
+        writes.add(_TOUCH_SQL, [now, still])
     elif still:
         ReconciliationEvent.objects.filter(pk__in=still).update(last_seen_at=now)
     if gone:

@@ -18,7 +18,7 @@ from reconciliation.tests.fakes import FakeGateway, position
 pytestmark = pytest.mark.django_db
 
 # A steady sync issues 6 statements of its own: the stored positions (terminal identity check) and the open bot trades,
-# read before the transaction; then, in ONE transaction: the snapshot (insert + the account's update, one statement),
+# read before the transaction (two statements, one round trip: reconciliation_reads); then, in ONE transaction: the snapshot (insert + the account's update, one statement),
 # the positions upsert (with the delete of closed ones), the events read, and the last statement that carries the
 # writes nothing reads back (events touch, guard state, run record) and the commit mode (core.db.WriteBatch).
 # Reading what the market guard needs of the symbols held (before any lock) asks the market settings (1). Guards add

@@ -1,6 +1,6 @@
 """account_sync with a scripted gateway: exact terminal answers, every branch of the bookkeeping."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -243,6 +243,26 @@ def test_gone_positions_are_deleted(account, gateway):
     gateway.open_positions = [position(2)]
     account_sync(account=account, gateway=gateway)
     assert list(LivePosition.objects.filter(account=account).values_list("ticket", flat=True)) == [2]
+
+
+def test_positions_are_stored_exactly_whatever_their_text(account, gateway):
+    """The upsert sends each column as an array literal built by hand: quotes, backslashes, commas, braces, the word
+    NULL, non-ASCII text and missing levels must come back as the terminal gave them."""
+    comments = ['say "hi"', "back\\slash\\", "a,b {c} 'd'", "NULL", "", "ünï €", " pad "]
+    opened = datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)
+    gateway.open_positions = [
+        position(10 + index, comment=comment, sl="1.07000" if index % 2 else None, time=opened)
+        for index, comment in enumerate(comments)
+    ]
+    account_sync(account=account, gateway=gateway)
+
+    stored = list(LivePosition.objects.filter(account=account).order_by("ticket"))
+    assert [p.comment for p in stored] == comments
+    assert [p.sl for p in stored] == [
+        Decimal("1.07000") if index % 2 else None for index in range(len(comments))
+    ]
+    assert {p.opened_at for p in stored} == {opened}
+    assert {p.price_open for p in stored} == {Decimal("1.08500")}
 
 
 @pytest.mark.parametrize("call", ["account", "terminal", "positions"])
