@@ -43,12 +43,19 @@ def realtime_flush(timeout: float = 2.0) -> None:
     _sender.flush(timeout)
 
 
+# Sends in flight at once. The channel layer's Redis pool holds 100 connections per loop and each send holds one:
+# a burst beyond it (a worker syncing while Redis stalls for a moment, or while this thread waits for the GIL) was
+# refused with "Too many connections" and its pushes lost. Beyond this many, a send waits for its turn instead.
+MAX_SENDS_IN_FLIGHT = 32
+
+
 class _Sender:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: set[Future[None]] = set()
+        self._slots: asyncio.Semaphore | None = None  # made on the sender's loop, by its first send
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -56,17 +63,23 @@ class _Sender:
             if self._loop is None or self._pid != os.getpid():
                 loop = asyncio.new_event_loop()
                 threading.Thread(target=loop.run_forever, name="realtime-sender", daemon=True).start()
-                self._loop, self._pid, self._pending = loop, os.getpid(), set()
+                self._loop, self._pid, self._pending, self._slots = loop, os.getpid(), set(), None
             return self._loop
 
     def submit(self, group: str, message: dict[str, Any]) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), self._running_loop())
+        future = asyncio.run_coroutine_threadsafe(self._send(layer, group, message), self._running_loop())
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(lambda f: self._done(f, group, message["event"]))
+
+    async def _send(self, layer: Any, group: str, message: dict[str, Any]) -> None:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
+        async with self._slots:
+            await layer.group_send(group, message)
 
     def _done(self, future: Future[None], group: str, event: str) -> None:
         with self._lock:
