@@ -76,6 +76,27 @@ def test_overview_filters_by_level_and_sorts_least_headroom_first(login_client, 
     assert "<html" not in warning_only  # the fragment, not the page
 
 
+def test_overview_says_the_daily_loss_guard_waits_while_the_broker_day_is_unknown(
+    login_client, support, trader
+):
+    """Until the broker's clock offset is measured there is no trading day, so no daily loss: the row says why
+    instead of a bare dash."""
+    waiting = _account(trader, login=400001, peak_equity=Decimal("10000"), day_anchor=None)
+    counting = _account(
+        trader, login=400002, equity="9800.00", peak_equity=Decimal("10000"), day_anchor=Decimal("10000"),
+        daily_loss_percent=Decimal("2.00"),
+    )  # fmt: skip
+    html = login_client(support).get("/").content.decode()
+    waiting_row = html[html.index(f'id="overview-account-{waiting.pk}"') :]
+    waiting_row = waiting_row[: waiting_row.index("</tr>")]
+    counting_row = html[html.index(f'id="overview-account-{counting.pk}"') :]
+    counting_row = counting_row[: counting_row.index("</tr>")]
+    assert ">waiting</span>" in waiting_row
+    assert "clock offset is not measured" in waiting_row
+    assert "waiting" not in counting_row
+    assert "2.00 %" in counting_row
+
+
 def test_overview_empty_state_tells_a_trader_what_to_do(login_client, trader):
     html = login_client(trader).get("/").content.decode()
     assert "Ask an owner or support to register your MT5 account" in html
