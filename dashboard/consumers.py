@@ -93,6 +93,15 @@ class _RenderCache:
 _renders = _RenderCache()
 
 
+async def _shared_render(key: tuple[Any, ...], render: Callable[[], str]) -> str:
+    """The rendering shared under `key` by this process's sockets; "" (logged) when it fails."""
+    try:
+        return await _renders.get(key, render)
+    except Exception:
+        logger.exception("live partial %s could not be rendered", key)
+        return ""
+
+
 class _AccessChecks(_RenderCache):
     ttl_seconds = 5.0
 
@@ -234,12 +243,9 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
     # --- events -------------------------------------------------------------------------------------------------
 
     async def _rendered(self, fragment: str, message: dict[str, Any], render: Callable[[], str]) -> str:
-        key = (message.get("uid") or id(message), fragment, self.tz, self.audience)
-        try:
-            return await _renders.get(key, render)
-        except Exception:
-            logger.exception("live partial %s could not be rendered", fragment)
-            return ""
+        return await _shared_render(
+            (message.get("uid") or id(message), fragment, self.tz, self.audience), render
+        )
 
     async def _push(self, fragment: str, message: dict[str, Any], render: Callable[[], str]) -> None:
         html = await self._rendered(fragment, message, render)
@@ -263,8 +269,7 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
                 "fleet-summary", message, lambda: live.render_fleet_summary(user=user)
             )
             if html:
-                self._summary_sent_at = time.monotonic()
-                self._summary_owed = False
+                self._summary_sent()
                 return html
         self._summary_owed = True
         if self._summary_task is None:
@@ -283,15 +288,16 @@ class LivePagesConsumer(AsyncWebsocketConsumer):
         if not self._summary_owed:
             return  # a row carried it meanwhile
         user = self.user
-        key = ("fleet-summary", bucket, self.audience)
-        try:
-            html = await _renders.get(key, lambda: live.render_fleet_summary(user=user))
-        except Exception:
-            logger.exception("live fleet summary could not be rendered")
-            return
+        html = await _shared_render(
+            ("fleet-summary", bucket, self.audience), lambda: live.render_fleet_summary(user=user)
+        )
+        if html:
+            self._summary_sent()
+            await self.send(text_data=html)
+
+    def _summary_sent(self) -> None:
         self._summary_sent_at = time.monotonic()
         self._summary_owed = False
-        await self.send(text_data=html)
 
     async def _account_changed(self, message: dict[str, Any]) -> None:
         account_id = message.get("account_id")

@@ -141,9 +141,8 @@ def error_for(code: int | None, description: str, *, call: str) -> GatewayError:
     return GatewayError("the terminal returned no result", code=code, description=description, call=call)
 
 
-_QUANTA = {
-    places: Decimal(1).scaleb(-places) for places in range(16)
-}  # built once: every field of every reading
+# Built once: to_decimal runs for every field of every reading.
+_QUANTA = {places: Decimal(1).scaleb(-places) for places in range(16)}
 
 
 def to_decimal(value: float | int | None, places: int | None = None) -> Decimal:
