@@ -80,6 +80,48 @@ def test_redis_down_30s_nothing_dies_statistics_stay_and_the_gap_is_recorded(sta
     )
 
 
+SYNC_SOFT_TIME_LIMIT = 35  # seconds: RECONCILIATION_SYNC_SOFT_TIME_LIMIT (the hard limit is 40)
+
+
+def _syncs_in_flight(stack: Stack) -> int:
+    """Accounts whose sync lock is held right now (pipeline.services.scheduling): syncs running in a worker."""
+    import redis
+
+    client = redis.Redis.from_url(stack.redis.url, socket_timeout=2)
+    try:
+        return len(client.keys("*pipeline:sync-lock:account:*"))
+    finally:
+        client.close()
+
+
+@pytest.mark.chaos
+def test_redis_down_longer_than_a_syncs_time_limit_with_syncs_in_flight_the_worker_lives(
+    stack: Stack,
+) -> None:
+    """Late-acknowledged syncs in flight when the broker goes, and an outage longer than their time limits: the
+    worker must come back on its own. On Celery 5.7.0 it died here ("Unrecoverable error", AttributeError while
+    restoring the unacknowledged messages, or UnpicklingError reading a pool process's result pipe), and every sync
+    stopped until someone restarted it (requirements.txt pins 5.6.3). Slow terminals keep syncs in flight."""
+    wait_for(lambda: _every_account_synced_after(stack, 0), timeout=60, what="a first sync of every account")
+    terminals = [stack.terminal(login) for login in stack.demo_logins()]
+    for terminal in terminals:
+        terminal.sim_set_latency("positions_get", 3.0)
+    wait_for(lambda: _syncs_in_flight(stack) >= 1, timeout=ONE_CYCLE, what="a sync in flight")
+    stack.redis.kill()
+    time.sleep(SYNC_SOFT_TIME_LIMIT + 10)
+    for terminal in terminals:
+        terminal.sim_set_latency("positions_get", 0.0)
+    stack.redis.start()
+    mark = stack.last_sync_id()
+    recovery = timed_wait(
+        lambda: _every_account_synced_after(stack, mark), timeout=ONE_CYCLE, what="syncs after the outage"
+    )
+    for name in ("bridge", "worker", "beat"):
+        assert stack.alive(name), f"{name} died during the outage:\n{stack.log(name)[-3000:]}"
+    assert "Unrecoverable error" not in stack.log("worker")
+    report("redis_down_45s_syncs_in_flight", recovery_seconds=recovery)
+
+
 ORPHAN_SNAPSHOTS = """SELECT s.id FROM accounts_accountsnapshot s
     LEFT JOIN reconciliation_accountsync r ON r.account_id = s.account_id AND r.started_at = s.taken_at AND r.ok
     WHERE s.source = 'terminal' AND r.id IS NULL"""

@@ -212,6 +212,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=90)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = False
+# The worker's consumer retries a lost broker at most this far apart (core.worker: Celery's own ladder grows to 30 s).
+CELERY_WORKER_CONSUMER = "core.worker:BrokerConsumer"
+BROKER_RECONNECT_START_SECONDS = env.float("BROKER_RECONNECT_START_SECONDS", default=1.0)
+BROKER_RECONNECT_MAX_SECONDS = env.float("BROKER_RECONNECT_MAX_SECONDS", default=2.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
