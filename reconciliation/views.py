@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
@@ -69,6 +70,25 @@ def divergence_row_context(
     return context
 
 
+# A re-read of the table (after a socket reconnect) names the rows whose detail is open, so they come back open: a
+# support user halfway through a resolution note keeps the panel (and the note: its textarea is hx-preserve'd).
+OPEN_DETAIL_PARAM = "open_detail"
+
+
+def _open_rows(request: HttpRequest, *, user: User, events: Any) -> dict[int, str]:
+    """The rows of this page the request names as open, rendered open (at most a page's worth)."""
+    wanted = {int(raw) for raw in request.GET.getlist(OPEN_DETAIL_PARAM)[:PAGE_SIZE] if raw.isdigit()}
+    rows = {}
+    for event in events:
+        if event.pk in wanted:
+            context = divergence_row_context(user=user, event_id=event.pk, open_detail=True)
+            if context is not None:
+                rows[event.pk] = render_to_string(
+                    "reconciliation/partials/_divergence_row.html", context, request=request
+                )
+    return rows
+
+
 @require_GET
 @login_required
 def divergences_page(request: HttpRequest) -> HttpResponse:
@@ -86,13 +106,19 @@ def divergences_page(request: HttpRequest) -> HttpResponse:
     )
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
+    query.pop(
+        OPEN_DETAIL_PARAM, None
+    )  # the page's own state, sent back by its resync; never part of its address
+    resync = query.urlencode()
     query.pop("page", None)
     context = {
         "form": form,
         "page": page,
         "query": query.urlencode(),
+        "resync_url": f"{request.path}?{resync}" if resync else request.path,
+        "open_rows": _open_rows(request, user=user, events=page.object_list),
         "may_handle": user.is_operator,
-        "filtered": bool(request.GET),
+        "filtered": bool(resync),
     }
     template = (
         "reconciliation/divergences.html#divergence-table"

@@ -108,3 +108,29 @@ def test_bulk_acknowledge(support, trader):
     response = _client(support).post("/divergences/acknowledge/", {"events": [first.pk, second.pk]})
     assert response.status_code == 302
     assert set(ReconciliationEvent.objects.values_list("state", flat=True)) == {EventState.ACKNOWLEDGED}
+
+
+def test_the_tables_re_read_brings_back_the_rows_whose_detail_was_open(support, trader, other_trader):
+    """After a socket reconnect the page re-reads its table, naming the open rows (open_detail): they come back
+    open, the others closed, and the table's own re-read address does not keep the open rows."""
+    opened, closed = _volume_event(trader), _volume_event(other_trader)
+    html = (
+        _client(support)
+        .get(
+            f"/divergences/?state=active&open_detail={opened.pk}&open_detail=nonsense", HTTP_HX_REQUEST="true"
+        )
+        .content.decode()
+    )
+    assert f'id="event-{opened.pk}-detail"' in html
+    assert f'id="note-{opened.pk}"' in html  # the resolution form, where a note was being written
+    assert f'id="event-{closed.pk}"' in html
+    assert f'id="event-{closed.pk}-detail"' not in html
+    assert 'hx-get="/divergences/?state=active"' in html
+
+
+def test_a_trader_cannot_open_another_traders_row_by_naming_it(trader, other_trader):
+    theirs = _volume_event(other_trader)
+    html = (
+        _client(trader).get(f"/divergences/?open_detail={theirs.pk}", HTTP_HX_REQUEST="true").content.decode()
+    )
+    assert f"event-{theirs.pk}" not in html

@@ -232,6 +232,27 @@ def test_a_new_divergence_appears_live_and_support_resolves_it_for_the_owner_to_
     screenshot(owner, "divergences")
 
 
+def test_a_re_read_after_a_reconnect_keeps_an_open_divergence_and_the_note_being_written(
+    live_asgi, log_in, people, sim
+):
+    tess = sim(people["trader"])
+    tess.terminal.sim_open_manual("EURUSD", "sell", "0.10")  # unmatched
+    _sync(tess)
+    event = ReconciliationEvent.objects.get(account=tess.account)
+    support = log_in("sam", "support-pass-123")
+    support.goto(f"{live_asgi}/divergences/")
+    row = support.locator(f"#event-{event.pk}")
+    row.get_by_role("button", name="Unmatched position").click()
+    row.locator("textarea[name=note]").fill("Half-written: the trader says")
+
+    # What the page does after its socket reconnects (static/dashboard/app.js): re-read the table.
+    with support.expect_response(lambda r: "/divergences/" in r.url and r.request.method == "GET") as reread:
+        support.evaluate("htmx.trigger(document.body, 'live:resync')")
+    assert f"open_detail={event.pk}" in reread.value.url
+    expect(row.locator(".detail-row")).to_be_visible()
+    expect(row.locator("textarea[name=note]")).to_have_value("Half-written: the trader says")
+
+
 def test_a_guard_trip_shows_the_banner_with_a_countdown_on_another_users_open_page(
     live_asgi, log_in, people, sim
 ):
