@@ -78,7 +78,9 @@ OPEN_DETAIL_PARAM = "open_detail"
 def _open_rows(request: HttpRequest, *, user: User, events: Any) -> dict[int, str]:
     """The rows of this page the request names as open, rendered open (at most a page's worth)."""
     wanted = {int(raw) for raw in request.GET.getlist(OPEN_DETAIL_PARAM)[:PAGE_SIZE] if raw.isdigit()}
-    rows = {}
+    rows: dict[int, str] = {}
+    if not wanted:
+        return rows
     for event in events:
         if event.pk in wanted:
             context = divergence_row_context(user=user, event_id=event.pk, open_detail=True)
@@ -106,9 +108,8 @@ def divergences_page(request: HttpRequest) -> HttpResponse:
     )
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
-    query.pop(
-        OPEN_DETAIL_PARAM, None
-    )  # the page's own state, sent back by its resync; never part of its address
+    # The open rows are the page's own state, sent back by its re-read: never part of its address.
+    query.pop(OPEN_DETAIL_PARAM, None)
     resync = query.urlencode()
     query.pop("page", None)
     context = {
