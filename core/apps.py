@@ -17,3 +17,8 @@ class CoreConfig(AppConfig):
         from core.admin import admin_actions_require_change_permission
 
         admin_actions_require_change_permission(admin.site)
+
+        # Timestamps from PostgreSQL parsed in C (Django's loader falls back to Python; core/pgtypes.py).
+        from core.pgtypes import timestamptz_loader_install
+
+        timestamptz_loader_install()

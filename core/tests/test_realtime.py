@@ -8,7 +8,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from core.realtime import broadcast, realtime_flush
+from core.realtime import broadcast, broadcast_groups, realtime_flush
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,3 +66,41 @@ def test_nothing_is_sent_for_a_rolled_back_write(layer):
     broadcast("rollback.test", "sync.completed", account_id=2)  # outside a transaction: sent at once
     realtime_flush()
     assert [m["account_id"] for m in _receive_all(layer, channel, 1)] == [2]
+
+
+def test_one_broadcast_to_several_groups_reaches_each_with_its_own_message_id(layer):
+    """The sync's `sync.completed` goes to the account's group and to staff in one hand-over to the sender; each
+    group's message is named on its own, so a page's shared rendering never mixes two of them."""
+    channels = {group: f"reader.{group}" for group in ("several.account", "several.staff")}
+    for group, channel in channels.items():
+        async_to_sync(layer.group_add)(group, channel)
+    with transaction.atomic():
+        broadcast_groups(list(channels), "sync.completed", account_id=7)
+        broadcast_groups(list(channels), "sync.completed", account_id=8)
+    realtime_flush(timeout=10)
+    received = {group: _receive_all(layer, channel, 2) for group, channel in channels.items()}
+    for messages in received.values():
+        assert sorted(m["account_id"] for m in messages) == [7, 8]  # each a re-read signal: order not kept
+        assert {m["type"] for m in messages} == {"sync_completed"}
+    uids = [m["uid"] for messages in received.values() for m in messages]
+    assert len(set(uids)) == 4
+
+
+def _a_message_id() -> str:
+    from core.realtime import _message_ids
+
+    return _message_ids.new()
+
+
+def test_message_ids_are_unique_and_a_forked_child_draws_its_own():
+    """Ids come from a per-process random prefix and a counter (no system call each); a Celery prefork child must
+    not repeat its parent's ids, or two workers' events would share one rendering on a page."""
+    import multiprocessing
+
+    from core.realtime import _message_ids
+
+    ids = {_message_ids.new() for _ in range(10_000)}
+    assert len(ids) == 10_000
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child_id = pool.apply(_a_message_id)
+    assert child_id[:16] != _message_ids.new()[:16]

@@ -36,7 +36,7 @@ from accounts.models import AccountSnapshot, TradingAccount
 from accounts.services import account_snapshot_record
 from core.db import WriteBatch
 from core.readcache import account_reads_invalidate
-from core.realtime import STAFF_GROUP, account_group, broadcast
+from core.realtime import STAFF_GROUP, account_group, broadcast_groups
 from guards.services import account_guards_evaluate, account_guards_failure_record
 from integrations.mt5.errors import GatewayCircuitOpen, GatewayError, GatewayUnavailable
 from integrations.mt5.gateway import Mt5Gateway
@@ -82,8 +82,7 @@ def _describe(exc: BaseException) -> str:
 def _sync_broadcast(*, account_id: int, event: str) -> None:
     # The sync committed (or was recorded failed): the account's cached API reads are stale from now on.
     account_reads_invalidate(account_id=account_id)
-    broadcast(account_group(account_id), event, account_id=account_id)
-    broadcast(STAFF_GROUP, event, account_id=account_id)
+    broadcast_groups([account_group(account_id), STAFF_GROUP], event, account_id=account_id)
 
 
 def account_sync_failure_record(
