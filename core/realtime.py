@@ -101,35 +101,35 @@ class _Sender:
         self.submit_many([(group, message)])
 
     def submit_many(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """The messages' sends go to the loop together; each is sent (and fails) on its own."""
+        """The messages go to the loop together, and to Redis together where the layer can (a failure loses them
+        all, and is logged for each)."""
         layer = get_channel_layer()
         if layer is None:
             return
         future = asyncio.run_coroutine_threadsafe(self._send_all(layer, messages), self._running_loop())
         with self._lock:
             self._pending.add(future)
-        future.add_done_callback(self._done)
+        future.add_done_callback(lambda f: self._done(f, messages))
 
     async def _send_all(self, layer: Any, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
         if self._slots is None:
             self._slots = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
-        outcomes = await asyncio.gather(
-            *(self._send(layer, group, message) for group, message in messages), return_exceptions=True
-        )
-        for (group, message), outcome in zip(messages, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                logger.error("live update %s to %s was not delivered: %s", message["event"], group, outcome)
-
-    async def _send(self, layer: Any, group: str, message: dict[str, Any]) -> None:
-        assert self._slots is not None  # noqa: S101 - made by _send_all
         async with self._slots:
-            await layer.group_send(group, message)
+            send_many = getattr(layer, "group_send_many", None)  # core.channel_layer: one round trip for all
+            if send_many is not None:
+                await send_many(messages)
+                return
+            for group, message in messages:
+                await layer.group_send(group, message)
 
-    def _done(self, future: Future[None]) -> None:
+    def _done(self, future: Future[None], messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
         with self._lock:
             self._pending.discard(future)
         if not future.cancelled() and future.exception() is not None:
-            logger.error("live updates were not delivered: %s", future.exception())
+            for group, message in messages:
+                logger.error(
+                    "live update %s to %s was not delivered: %s", message["event"], group, future.exception()
+                )
 
     def flush(self, timeout: float) -> None:
         with self._lock:

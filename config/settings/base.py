@@ -176,7 +176,7 @@ CACHES = {
 CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS = env.float("CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS", default=30.0)
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "core.channel_layer.RedisChannelLayer",
         "CONFIG": {
             "hosts": [
                 {

@@ -34,7 +34,7 @@ CACHES = {
 }
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "core.channel_layer.RedisChannelLayer",  # production's (config/settings/base.py)
         "CONFIG": {
             "hosts": [{"address": TEST_REDIS_URL, "socket_timeout": 30.0, "socket_connect_timeout": 5}],
             "prefix": "test:asgi",
