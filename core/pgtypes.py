@@ -38,9 +38,10 @@ def _c_timestamptz_loader() -> type | None:
 
 def timestamptz_loader_install() -> bool:
     """Register the C-parsing loader for every PostgreSQL connection of this process; True when installed."""
-    c_loader = _c_timestamptz_loader()
-    if c_loader is None:
+    found = _c_timestamptz_loader()
+    if found is None:
         return False
+    c_loader: type = found
     from django.db.backends.postgresql.psycopg_any import get_adapters_template
     from psycopg.adapt import Loader
 

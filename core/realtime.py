@@ -88,9 +88,14 @@ class _Sender:
         self._pending: set[Future[None]] = set()
         self._slots: asyncio.Semaphore | None = None  # made on the sender's loop, by its first send
 
+    def after_fork(self) -> None:
+        """In a forked child: a new lock (the parent's sender thread may have held it at the fork, and no thread of
+        the child would ever release it) and no loop (the child inherits no running thread)."""
+        self._lock = threading.Lock()
+        self._loop, self._pid, self._pending, self._slots = None, None, set(), None
+
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
-            # A forked child (Celery prefork) inherits no running thread: start its own loop.
             if self._loop is None or self._pid != os.getpid():
                 loop = asyncio.new_event_loop()
                 threading.Thread(target=loop.run_forever, name="realtime-sender", daemon=True).start()
@@ -140,4 +145,5 @@ class _Sender:
 
 
 _sender = _Sender()
+os.register_at_fork(after_in_child=_sender.after_fork)
 atexit.register(realtime_flush, 1.0)

@@ -104,3 +104,29 @@ def test_message_ids_are_unique_and_a_forked_child_draws_its_own():
     with multiprocessing.get_context("fork").Pool(1) as pool:
         child_id = pool.apply(_a_message_id)
     assert child_id[:16] != _message_ids.new()[:16]
+
+
+def _a_broadcast_from_a_child() -> bool:
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()  # the parent's layer holds connections of the parent's loop
+    with transaction.atomic():
+        broadcast("fork.test", "sync.completed", account_id=5)
+    realtime_flush(timeout=5)
+    return True
+
+
+def test_a_child_forked_while_the_sender_is_busy_can_still_send(layer):
+    """A fork while the parent's sender thread holds the sender's lock must not leave the child waiting for it
+    forever (nothing in the child would release it)."""
+    import multiprocessing
+
+    from core.realtime import _sender
+
+    async_to_sync(layer.group_add)("fork.test", "reader.fork")
+    context = multiprocessing.get_context("fork")
+    with _sender._lock:  # as if the sender thread were inside its critical section at the fork
+        pool = context.Pool(1)
+    with pool:
+        assert pool.apply_async(_a_broadcast_from_a_child).get(timeout=20)
+    assert _receive_all(layer, "reader.fork", 1)[0]["account_id"] == 5
