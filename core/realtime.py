@@ -20,6 +20,8 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from core.channel_layer import RedisChannelLayer
+
 logger = logging.getLogger(__name__)
 
 STAFF_GROUP = "accounts.staff"
@@ -120,9 +122,10 @@ class _Sender:
         if self._slots is None:
             self._slots = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
         async with self._slots:
-            send_many = getattr(layer, "group_send_many", None)  # core.channel_layer: one round trip for all
-            if send_many is not None:
-                await send_many(messages)
+            if isinstance(
+                layer, RedisChannelLayer
+            ):  # ours: the members of every group read in one round trip
+                await layer.group_send_many(messages)
                 return
             for group, message in messages:
                 await layer.group_send(group, message)
