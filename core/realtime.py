@@ -85,7 +85,6 @@ MAX_SENDS_IN_FLIGHT = 32
 class _Sender:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pid: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: set[Future[None]] = set()
         self._slots: asyncio.Semaphore | None = None  # made on the sender's loop, by its first send
@@ -94,14 +93,14 @@ class _Sender:
         """In a forked child: a new lock (the parent's sender thread may have held it at the fork, and no thread of
         the child would ever release it) and no loop (the child inherits no running thread)."""
         self._lock = threading.Lock()
-        self._loop, self._pid, self._pending, self._slots = None, None, set(), None
+        self._loop, self._pending, self._slots = None, set(), None
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
-            if self._loop is None or self._pid != os.getpid():
+            if self._loop is None:  # the first send of this process (after_fork clears it in a child)
                 loop = asyncio.new_event_loop()
                 threading.Thread(target=loop.run_forever, name="realtime-sender", daemon=True).start()
-                self._loop, self._pid, self._pending, self._slots = loop, os.getpid(), set(), None
+                self._loop, self._pending, self._slots = loop, set(), None
             return self._loop
 
     def submit(self, group: str, message: dict[str, Any]) -> None:
@@ -122,9 +121,8 @@ class _Sender:
         if self._slots is None:
             self._slots = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
         async with self._slots:
-            if isinstance(
-                layer, RedisChannelLayer
-            ):  # ours: the members of every group read in one round trip
+            # Ours reads the members of every group in one round trip.
+            if isinstance(layer, RedisChannelLayer):
                 await layer.group_send_many(messages)
                 return
             for group, message in messages:

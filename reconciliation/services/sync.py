@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -445,7 +445,7 @@ def _moment(value: Any) -> str:  # an aware datetime: its text form with the off
     return "NULL" if value is None else f'"{value}"'
 
 
-def _element_format(field: models.Field) -> Any:
+def _element_format(field: models.Field) -> Callable[[Any], str]:
     if isinstance(field, models.BooleanField):
         return _boolean
     if isinstance(field, models.DateTimeField):
@@ -458,7 +458,7 @@ def _element_format(field: models.Field) -> Any:
 _UPSERT_FORMATS = [_element_format(f) for f in _UPSERT_FIELDS]
 
 
-def _array_literal(values: list[Any], element: Any) -> str:
+def _array_literal(values: list[Any], element: Callable[[Any], str]) -> str:
     """A PostgreSQL array literal of one column's values (the statement casts it to the column's array type), each
     value written by `element`, chosen once per column by its field. Built here because the driver's array
     dumping, element by element, was ~3 % of a sync's CPU for 20 positions (0.43 -> 0.15 ms). Text elements are
